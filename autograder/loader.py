@@ -1,0 +1,129 @@
+"""Import an assignment's modules fresh, under their plain names, and leave no trace.
+
+An assignment's modules import one another by plain name (``from layers import affine_forward``
+in fc_net.py), and two assignments, or a submission and the reference, can both have a module
+called ``layers``. So each load puts the directory first on sys.path, imports every module
+under its plain name, keeps the module objects, and then restores sys.modules and sys.path as
+they were. Module objects keep working afterwards: their own imports were bound at load time.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+class StudentCodeError(AssertionError):
+    """Student code could not be used: a missing file, an import error, a missing name."""
+
+
+@dataclass
+class LoadedModules:
+    """The result of loading one directory's modules.
+
+    modules: name -> module, for those that imported. errors: name -> a message saying why
+    that module could not be used (missing file, error on import, with the traceback).
+    """
+
+    directory: Path
+    names: list[str]
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _trimmed_traceback(exc: BaseException, directory: Path) -> str:
+    """The traceback of exc, keeping only frames from files inside directory."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).parent == directory
+    ]
+    lines = traceback.format_list(frames) if frames else []
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
+
+
+def load_modules(directory: Path, names: list[str]) -> LoadedModules:
+    """Import the modules `names` (without .py) from `directory`, fresh.
+
+    Returns LoadedModules; a module that is missing or fails to import is recorded in
+    .errors and does not stop the others. sys.modules and sys.path are left as they were.
+    """
+    directory = Path(directory).resolve()
+    result = LoadedModules(directory=directory, names=list(names))
+    saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
+    sys.path.insert(0, str(directory))
+    try:
+        for name in names:
+            path = directory / f"{name}.py"
+            if name in sys.modules:  # imported already by a sibling's `import name`
+                result.modules[name] = sys.modules[name]
+                continue
+            if not path.is_file():
+                result.errors[name] = f"{name}.py is missing"
+                continue
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException as exc:  # noqa: BLE001 - any failure of student code is reported
+                sys.modules.pop(name, None)
+                result.errors[name] = (
+                    f"{name}.py raised {type(exc).__name__} while being imported:\n"
+                    + _trimmed_traceback(exc, directory)
+                )
+                continue
+            result.modules[name] = module
+        # A module that failed part-way may have been imported by a sibling first; only the
+        # ones that finished are kept.
+        for name in list(result.modules):
+            if name in result.errors:
+                del result.modules[name]
+    finally:
+        for n in names:
+            sys.modules.pop(n, None)
+        sys.modules.update(saved)
+        try:
+            sys.path.remove(str(directory))
+        except ValueError:
+            pass
+    return result
+
+
+class ModuleNamespace:
+    """One object through which tests reach an assignment's modules.
+
+    ``ns.affine_forward`` looks the name up in each module, in the order grading.yml lists the
+    files. A name found nowhere raises StudentCodeError that says which modules could not be
+    imported and why, so a test fails with the real cause.
+    """
+
+    def __init__(self, loaded: LoadedModules, label: str = "submission") -> None:
+        object.__setattr__(self, "_loaded", loaded)
+        object.__setattr__(self, "_label", label)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        loaded: LoadedModules = self._loaded
+        for mod_name in loaded.names:
+            module = loaded.modules.get(mod_name)
+            if module is not None and hasattr(module, name):
+                return getattr(module, name)
+        if loaded.errors:
+            problems = "\n\n".join(loaded.errors.values())
+            raise StudentCodeError(f"cannot use `{name}` from the {self._label}:\n{problems}")
+        files = ", ".join(f"{n}.py" for n in loaded.names)
+        raise StudentCodeError(f"the {self._label} does not define `{name}` (looked in {files})")
+
+    def __dir__(self) -> list[str]:
+        out: set[str] = set()
+        for module in self._loaded.modules.values():
+            out.update(n for n in vars(module) if not n.startswith("_"))
+        return sorted(out)
+
+    def __repr__(self) -> str:
+        return f"<{self._label}: {', '.join(self._loaded.names)} from {self._loaded.directory}>"
