@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from autograder.diagnosis import diagnose
+
 DEFAULT_H = 1e-5
 
 # Below this fraction of the largest gradient entry, an entry is judged against that floor
@@ -68,6 +70,15 @@ def _fmt_index(idx: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(int(i)) for i in idx) + ")" if idx else "()"
 
 
+def _hint(name: str, actual: np.ndarray, expected: np.ndarray) -> str:
+    """A diagnosis hint for a failure message ("" when no known bug signature fits)."""
+    try:
+        words = diagnose(actual, expected)
+    except Exception:  # noqa: BLE001 - a hint must never hide the failure itself
+        return ""
+    return f"\nhint: {name} {words}" if words else ""
+
+
 def assert_close(
     actual: Any,
     expected: Any,
@@ -94,7 +105,7 @@ def assert_close(
             f" with dtype {act.dtype}"
         )
     if act.shape != exp.shape:
-        raise GradientError(f"{name}: expected shape {exp.shape}, got shape {act.shape}")
+        raise GradientError(f"{name}: expected shape {exp.shape}, got shape {act.shape}" + _hint(name, act, exp))
     act = act.astype(np.float64)
     exp = exp.astype(np.float64)
     bad = ~np.isfinite(act)
@@ -114,7 +125,7 @@ def assert_close(
         raise GradientError(
             f"{name} (shape {act.shape}) is wrong: worst relative error {worst:.3e} at index "
             f"{_fmt_index(idx)}: got {act[idx]:.10g}, {what} {exp[idx]:.10g} "
-            f"(threshold {threshold:.0e})"
+            f"(threshold {threshold:.0e})" + _hint(name, act, exp)
         )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from autograder.config import AssignmentConfig, CourseConfig
 from autograder.reports import gradescope_results, write_json
 from autograder.runner import RunResult, run_tests
+from autograder.sandbox import active_protections, sandbox_note
 from autograder.scoring import Scorecard, score
 from autograder.submission import Submission, collect
 
@@ -49,12 +50,14 @@ def grade(
     try:
         sub = collect(source, assignment, work / "submission")
         run = run_tests(assignment, work / "run", submission=sub.folder, select=select)
+        protections = active_protections()
         card = score(assignment, run.outcomes)
         results = gradescope_results(
             card,
             execution_time=time.perf_counter() - start,
-            notes=_notes(sub, run),
-            extra={"files": sub.found, "missing": sub.missing, "ignored": sub.ignored},
+            notes=_notes(sub, run) + [sandbox_note(protections)],
+            extra={"files": sub.found, "missing": sub.missing, "ignored": sub.ignored,
+                   "protections": protections},
         )
         if output is not None:
             write_json(output, results)

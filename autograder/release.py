@@ -2,7 +2,9 @@
 
 Every `.py` file has its `### BEGIN SOLUTION` / `### END SOLUTION` blocks replaced by a stub
 (`# YOUR CODE HERE` and `raise NotImplementedError`, at the indentation of the BEGIN line).
-Everything else in solutions/hwN (visible tests, the handout, figures, scripts) is copied as is;
+A `.ipynb` handout is released by autograder.notebook with nbgrader's preprocessors (solutions
+and hidden tests cleared, outputs removed). Everything else in solutions/hwN (visible tests, the
+handout, figures, scripts) is copied as is;
 `hidden/` and caches never are.
 """
 from __future__ import annotations
@@ -109,6 +111,11 @@ def build_release(assignment: AssignmentConfig) -> dict[str, bytes]:
         if rel.suffix == ".py":
             text = data.decode("utf-8")
             data = make_stub(text, str(Path("solutions") / assignment.path / rel)).encode("utf-8")
+        elif rel.suffix == ".ipynb":
+            # Notebooks go through nbgrader's own preprocessors (imported only here).
+            from autograder.notebook import release_notebook
+
+            data = release_notebook(data, str(Path("solutions") / assignment.path / rel))
         out[rel.as_posix()] = data
     return out
 

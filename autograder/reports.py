@@ -100,6 +100,16 @@ def write_json(path: Path | str, data: Any) -> None:
         raise
 
 
+def _headline(message: str) -> str:
+    """The exception line of a failure message (after any traceback frames), e.g.
+    'AssertionError: dx (shape (2, 3)) is wrong: ...'."""
+    lines = message.strip().splitlines()
+    for line in lines:
+        if line and not line[0].isspace():
+            return line
+    return lines[-1].strip() if lines else "failed"
+
+
 def print_table(scorecard: Scorecard, console: Console | None = None, failures: bool = True) -> None:
     """A score table per part, then the failing tests with the first line of their reason."""
     console = console or Console()
@@ -118,5 +128,5 @@ def print_table(scorecard: Scorecard, console: Console | None = None, failures: 
     if failures:
         for t in scorecard.tests:
             if t.status == "failed":
-                first = (t.outcome.message.strip().splitlines() or ["failed"])[-1]
+                first = _headline(t.outcome.message)
                 console.print(f"[red]FAILED[/red] {t.outcome.nodeid}: {first[:200]}", highlight=False)

@@ -39,12 +39,22 @@ def _significant(line: str) -> bool:
     return len(s) >= 8 and not s.startswith("#") and not _TRIVIAL.match(s)
 
 
+def _readable(name: str, data: bytes) -> str:
+    """A file's text; for a notebook, its cells' sources (not the JSON they are quoted in)."""
+    if name.endswith(".ipynb"):
+        from autograder.notebook import cell_sources
+
+        return "\n".join(cell_sources(data))
+    return data.decode("utf-8")
+
+
 def find_leaks(assignment: AssignmentConfig, release: dict[str, bytes]) -> list[str]:
-    """Solution lines or hidden tests that appear in the release files."""
+    """Solution lines or hidden tests that appear in the release files (notebooks included)."""
     solution_lines: dict[str, str] = {}
     public_lines: set[str] = set()
-    for path in sorted(assignment.solution_dir.glob("*.py")):
-        text = path.read_text(encoding="utf-8")
+    sources = [*assignment.solution_dir.glob("*.py"), *assignment.solution_dir.glob("*.ipynb")]
+    for path in sorted(sources):
+        text = _readable(path.name, path.read_bytes())
         blocks = find_blocks(text, str(path))
         inside = {n for b in blocks for n in range(b.begin, b.end + 1)}
         for number, line in enumerate(text.splitlines(), start=1):
@@ -62,7 +72,7 @@ def find_leaks(assignment: AssignmentConfig, release: dict[str, bytes]) -> list[
             leaks.append(f"assignments/{assignment.path}/{rel} is a hidden test file")
             continue
         try:
-            text = data.decode("utf-8")
+            text = _readable(rel, data)
         except UnicodeDecodeError:
             continue
         for number, line in enumerate(text.splitlines(), start=1):

@@ -46,3 +46,16 @@ def test_house_matches_reference_training(student, reference):
     assert_close(history, ref_history, name="loss_history (same seed, same minibatches)", threshold=1e-6)
     for k in sorted(ref_model.params):
         assert_close(model.params[k], ref_model.params[k], name=f"trained params['{k}']", threshold=1e-6)
+
+
+def test_house_matches_reference_uneven_last_batch(student, reference):
+    # 210 examples in batches of 40: the sixth minibatch of each epoch has 10 examples, and it
+    # must be trained on too.
+    data = reference.make_house_data(n_train=210, n_test=10, seed=9)
+    kwargs = dict(hidden_dims=[8], lr=0.05, epochs=3, batch_size=40, seed=10)
+    model, history = student.train_regression(data["X_train"], data["y_train"], **kwargs)
+    ref_model, ref_history = reference.train_regression(data["X_train"], data["y_train"], **kwargs)
+    assert_close(history, ref_history, name="loss_history (the last minibatch holds 10 examples)", threshold=1e-6)
+    for k in sorted(ref_model.params):
+        assert_close(model.params[k], ref_model.params[k], name=f"trained params['{k}'] (uneven last minibatch)",
+                     threshold=1e-6)

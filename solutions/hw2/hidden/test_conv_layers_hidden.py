@@ -253,3 +253,16 @@ def test_conv_im2col_hidden_1x1_batch(student, rng):
     xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))[:, :, ::2, ::2]
     expected = np.einsum("nchw,fc->nfhw", xpad, w[:, :, 0, 0]) + b[None, :, None, None]
     assert_close(out, expected, name="out of a 1x1 convolution, stride 2, pad 1")
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_max_pool_hidden_backward_ties(student, reference, rng, stride):
+    # Few distinct values, so most windows hold their maximum twice or more: the handout sends
+    # each window's gradient to the first maximum only (row-major), never to every tied one.
+    x = rng.integers(0, 3, size=(2, 2, 6, 6)).astype(np.float64)
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": stride}
+    out, cache = student.max_pool_forward_naive(x, pool_param)
+    dout = rng.standard_normal(np.shape(out))
+    dx = student.max_pool_backward_naive(dout, cache)
+    _, ref_cache = reference.max_pool_forward_naive(x, pool_param)
+    assert_close(dx, reference.max_pool_backward_naive(dout, ref_cache), name="dx with tied maxima")

@@ -201,3 +201,68 @@ def test_gpu_hidden_amp(student, offline):
     acc = accuracy(student, model, offline.X_test, offline.y_test, device="cuda")
     assert acc >= ACCURACY_BAR, f"held-out accuracy on CUDA is {acc:.4f}, below {ACCURACY_BAR}"
     assert seconds < GPU_SECONDS, f"fit on CUDA took {seconds:.1f} s; the budget is {GPU_SECONDS:.0f} s"
+
+
+def small_problem(rng, n=50):
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=n)
+    return X, y
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_train_hidden_weight_decay_is_passed_on(student, name):
+    model = student.MLP(input_dim=4, hidden_dims=(3,), num_classes=2)
+    optimizer = student.make_optimizer(model, name, lr=0.01, weight_decay=0.1)
+    assert optimizer.defaults["weight_decay"] == pytest.approx(0.1), f"{name}: weight_decay is ignored"
+
+
+def test_train_hidden_epoch_loss_is_the_mean_over_examples(student, rng):
+    # With a learning rate of 0 the model never changes, so the epoch's loss is the mean
+    # cross-entropy of the starting model over all 50 examples; batches of 16, 16, 16 and 2
+    # make a mean of batch means, or the last batch's loss, come out different.
+    X, y = small_problem(rng)
+    model = student.MLP(input_dim=6, hidden_dims=(5,), num_classes=3)
+    scores = np.asarray(student.logits(model, X), dtype=np.float64)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    expected = float(-log_probs[np.arange(len(y)), y].mean())
+    loader = student.make_loader(X, y, batch_size=16, shuffle=False)
+    loss = student.train_one_epoch(model, loader, student.make_optimizer(model, "sgd", lr=0.0), "cpu")
+    assert loss == pytest.approx(expected, rel=1e-5), (
+        f"train_one_epoch returned {loss}; the mean loss over the epoch's 50 examples is {expected}"
+    )
+
+
+def test_modes_hidden_each_function_sets_its_mode(student, rng):
+    X, y = small_problem(rng, n=20)
+    model = student.MLP(input_dim=6, hidden_dims=(5,), num_classes=3, dropout=0.5)
+    loader = student.make_loader(X, y, batch_size=8, shuffle=False)
+    model.eval()
+    student.train_one_epoch(model, loader, student.make_optimizer(model, "sgd", lr=0.0), "cpu")
+    assert model.training is True, "train_one_epoch must put the model in training mode"
+    model.train()
+    student.evaluate(model, loader, "cpu")
+    assert model.training is False, "evaluate must put the model in eval mode"
+    model.train()
+    student.predict(model, X)
+    assert model.training is False, "predict must put the model in eval mode"
+
+
+def test_train_hidden_one_example(student, rng):
+    X, _ = small_problem(rng, n=1)
+    model = student.MLP(input_dim=6, hidden_dims=(5,), num_classes=3)
+    y = np.asarray(student.predict(model, X))  # the model's own answer: accuracy 1
+    loader = student.make_loader(X, y, batch_size=1, shuffle=False)
+    got = student.evaluate(model, loader, "cpu")
+    assert got == pytest.approx(1.0), f"evaluate on one correctly predicted example returned {got}"
+    scores = np.asarray(student.logits(model, X), dtype=np.float64)[0]
+    expected = float(np.log(np.exp(scores - scores.max()).sum()) + scores.max() - scores[y[0]])
+    loss = student.train_one_epoch(model, loader, student.make_optimizer(model, "sgd", lr=0.0), "cpu")
+    assert loss == pytest.approx(expected, rel=1e-5), f"train_one_epoch on one example returned {loss}, expected {expected}"
+
+
+def test_fit_hidden_returns_model_in_eval_mode(student, offline):
+    model, history = student.fit({"X_train": offline.X_train[:200], "y_train": offline.y_train[:200],
+                                  "epochs": 2, "progress": False, "dropout": 0.5})
+    assert model.training is False, "fit must return the model in eval mode"
+    assert len(history["loss"]) == 2, f"fit with epochs=2 recorded {len(history['loss'])} epochs"

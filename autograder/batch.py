@@ -1,0 +1,375 @@
+"""Many submissions graded at once: `deepgrade grade-batch DIR -o OUT --jobs N --shard i/n`.
+
+DIR holds one entry per student: a folder or a .zip, named after the student. Each student's
+results go to ``OUT/<student>/results.json`` (Gradescope's format, written atomically by
+reports.write_json), so a batch killed at any moment, even by SIGKILL, leaves only whole files.
+A rerun is the way to resume: a student whose results.json exists for the same submission
+(same SHA-256 fingerprint, same -m selection) is skipped, and one whose grading failed, which
+left ``OUT/<student>/error.json`` and no results, is graded again.
+
+"Failed" means the grader could not grade (a course or machine problem). A broken submission
+is not a failure: a missing file, a syntax error or a corrupt zip gets a results.json scoring
+0 for what broke, and the batch goes on.
+
+Shards split the sorted student names round-robin: shard i of n (1-based) takes the students
+at positions i-1, i-1+n, i-1+2n, ... Each shard grades only its students; the gradebook and
+summary cover every student of DIR whose results exist in OUT, so the run that comes last (or
+a rerun after the shards, which skips everyone) writes the complete gradebook.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import statistics
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from autograder.config import AssignmentConfig, CourseConfig
+from autograder.formats import write_bytes_atomic, write_text_atomic
+from autograder.grade import grade
+from autograder.reports import gradescope_results, write_json
+from autograder.scoring import score
+from autograder.submission import SubmissionError
+
+RESULTS = "results.json"
+ERROR = "error.json"
+GRADEBOOK = "gradebook.csv"
+SUMMARY = "summary.md"
+HISTOGRAM = "histogram.png"
+_REPORT_FILES = {GRADEBOOK, SUMMARY, HISTOGRAM}
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class BatchError(Exception):
+    """The batch cannot start: a bad DIR, a bad shard, two entries for one student."""
+
+
+@dataclass(frozen=True)
+class Student:
+    name: str
+    source: Path  # a folder or a .zip
+
+
+@dataclass
+class BatchReport:
+    """What one grade-batch run did. students: every student of DIR; shard: those this run
+    was responsible for; graded / skipped / failed: names (failed maps to the error)."""
+
+    students: list[Student]
+    shard: list[Student]
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    wall_time: float = 0.0
+    gradebook: Path | None = None
+    summary: Path | None = None
+    histogram: Path | None = None
+    shard_spec: tuple[int, int] = (1, 1)
+
+    def lines(self, assignment: str) -> list[str]:
+        """What the run did, for the terminal: one line, one per failure, where the reports are."""
+        i, n = self.shard_spec
+        out = [f"{assignment}, shard {i}/{n}: {len(self.shard)} of {len(self.students)} students; "
+               f"{len(self.graded)} graded, {len(self.skipped)} already graded, {len(self.failed)} failed "
+               f"({self.wall_time:.1f} s)"]
+        out += [f"  failed {name}: {error}" for name, error in sorted(self.failed.items())]
+        if self.failed:
+            out.append("  rerun the same command to grade them again (details in OUT/<student>/error.json)")
+        out.append(f"gradebook: {self.gradebook}; summary: {self.summary}")
+        return out
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 1 <= i <= n. Raises BatchError."""
+    try:
+        i_text, n_text = text.split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise BatchError(f"--shard {text!r}: expected i/n, for example 2/8") from None
+    if n < 1 or not 1 <= i <= n:
+        raise BatchError(f"--shard {text!r}: expected 1 <= i <= n")
+    return i, n
+
+
+def discover(directory: Path, exclude: Path | None = None) -> list[Student]:
+    """The students of DIR, sorted by name: each subfolder and each .zip file. Hidden entries
+    (.git, .DS_Store), other files, and `exclude` (OUT, when it lies inside DIR) are skipped.
+    Raises BatchError when DIR is not a folder or a name is taken twice (alice/ and alice.zip)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BatchError(f"{directory}: expected a folder with one subfolder or .zip per student")
+    found: dict[str, Path] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith((".", "__")):
+            continue
+        if exclude is not None and entry.resolve() == exclude.resolve():
+            continue
+        if entry.is_dir():
+            name = entry.name
+        elif entry.is_file() and entry.suffix.lower() == ".zip":
+            name = entry.stem
+        else:
+            continue
+        if name in found:
+            raise BatchError(f"{directory}: two submissions for {name!r}: {found[name].name} and {entry.name}")
+        if name in _REPORT_FILES:
+            raise BatchError(f"{directory}: a student may not be named {name!r} (a report file of OUT)")
+        found[name] = entry
+    return [Student(name, found[name]) for name in sorted(found)]
+
+
+def select_shard(students: list[Student], index: int, count: int) -> list[Student]:
+    """Shard `index` of `count` (1-based), round-robin over the sorted names, so that shards
+    differ in size by at most one and each gets a spread of the alphabet."""
+    ordered = sorted(students, key=lambda s: s.name)
+    return [s for pos, s in enumerate(ordered) if pos % count == index - 1]
+
+
+def fingerprint(source: Path) -> str:
+    """SHA-256 of a submission: the zip's bytes, or a folder's relative paths and file bytes.
+    A resubmission changes it, so a rerun regrades that student."""
+    h = hashlib.sha256()
+    if source.is_dir():
+        for p in sorted(source.rglob("*")):
+            if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts:
+                h.update(p.relative_to(source).as_posix().encode() + b"\0")
+                h.update(hashlib.sha256(p.read_bytes()).digest())
+    else:
+        with open(source, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def read_results(path: Path) -> dict[str, Any] | None:
+    """A results.json as a dict, or None when it is absent or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "score" in data else None
+
+
+def _is_done(folder: Path, stamp: dict[str, Any]) -> bool:
+    data = read_results(folder / RESULTS)
+    return data is not None and (data.get("extra_data") or {}).get("batch") == stamp
+
+
+def zero_results(assignment: AssignmentConfig, reason: str) -> dict[str, Any]:
+    """results.json for a submission that could not be read at all: every part 0, the reason."""
+    card = score(assignment, [])
+    extra = {"files": {}, "missing": list(assignment.files), "ignored": []}
+    return gradescope_results(card, execution_time=0.0, notes=[reason], extra=extra)
+
+
+def grade_one(course: CourseConfig, assignment: AssignmentConfig, student: Student, folder: Path,
+              stamp: dict[str, Any], select: str | None = None) -> dict[str, Any]:
+    """Grade one student into `folder`: results.json on success (a broken submission is a
+    success that scores 0 where it broke); error.json and an exception when grading failed."""
+    for stale in folder.glob(".*.tmp"):  # left by a run killed in the middle of a write
+        stale.unlink(missing_ok=True)
+    try:
+        try:
+            results = grade(course, assignment, student.source, select=select).results
+        except SubmissionError as exc:
+            results = zero_results(assignment, f"the submission could not be read: {exc}")
+        results.setdefault("extra_data", {})["batch"] = stamp
+        write_json(folder / RESULTS, results)
+    except Exception as exc:
+        write_json(folder / ERROR, {
+            "student": student.name,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+        raise
+    (folder / ERROR).unlink(missing_ok=True)
+    return results
+
+
+@contextmanager
+def _threads_per_job(jobs: int) -> Iterator[None]:
+    """Share the cores among the jobs: each grade's numeric libraries get cores // jobs threads
+    (unless the user set them), so that N jobs do not fight over N cores with N*cores threads."""
+    per_job = str(max(1, (os.cpu_count() or 1) // jobs))
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    for v in _THREAD_VARS:
+        os.environ.setdefault(v, per_job)
+    try:
+        yield
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
+def run_batch(
+    course: CourseConfig,
+    assignment: AssignmentConfig,
+    directory: Path,
+    out: Path,
+    jobs: int = 1,
+    shard: tuple[int, int] = (1, 1),
+    select: str | None = None,
+    regrade: bool = False,
+    on_progress: Callable[[str, str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> BatchReport:
+    """Grade this shard's students of `directory` into `out`, `jobs` at a time, then write the
+    gradebook, summary and histogram for every student graded so far.
+
+    on_start(n): called once with the number of students to grade. on_progress(name, state):
+    called as each one ends, state in graded | failed. Returns BatchReport."""
+    start = time.perf_counter()
+    directory, out = Path(directory), Path(out)
+    if jobs < 1:
+        raise BatchError(f"--jobs {jobs}: expected at least 1")
+    course.check_tree([assignment.name])
+    students = discover(directory, exclude=out)
+    mine = select_shard(students, *shard)
+    report = BatchReport(students, mine, shard_spec=shard)
+    todo: list[tuple[Student, dict[str, Any]]] = []
+    for s in mine:
+        stamp = {"student": s.name, "source": s.source.name, "fingerprint": fingerprint(s.source),
+                 "select": select}
+        if not regrade and _is_done(out / s.name, stamp):
+            report.skipped.append(s.name)
+        else:
+            todo.append((s, stamp))
+    if on_start:
+        on_start(len(todo))
+    with _threads_per_job(jobs):
+        # Threads suffice: each grade runs its tests in a child process, so the work is there.
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            futures = {pool.submit(grade_one, course, assignment, s, out / s.name, stamp, select): s
+                       for s, stamp in todo}
+            for fut in as_completed(futures):
+                name = futures[fut].name
+                try:
+                    fut.result()
+                except Exception as exc:  # recorded in error.json; the batch goes on
+                    first = str(exc).splitlines()[0] if str(exc) else ""
+                    report.failed[name] = f"{type(exc).__name__}: {first}"
+                    state = "failed"
+                else:
+                    report.graded.append(name)
+                    state = "graded"
+                if on_progress:
+                    on_progress(name, state)
+        except BaseException:
+            # Ctrl-C: drop the queue and let only the grades under way finish; a rerun resumes.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    report.graded.sort()
+    report.gradebook, report.summary, report.histogram = write_reports(assignment, students, out)
+    report.wall_time = time.perf_counter() - start
+    return report
+
+
+def collect_results(students: list[Student], out: Path) -> dict[str, dict[str, Any] | None]:
+    """student name -> their results dict in OUT, or None when not (yet) graded. A student
+    whose last grading failed counts as not graded, even with an older results.json."""
+    return {s.name: None if (out / s.name / ERROR).exists() else read_results(out / s.name / RESULTS)
+            for s in students}
+
+
+def gradebook_csv(assignment: AssignmentConfig, results: dict[str, dict[str, Any] | None], out: Path) -> str:
+    """The gradebook as CSV text: student, one column per part, total, status (graded,
+    failed: grading failed and a rerun will retry, pending: not graded yet, e.g. another
+    shard's). Scores are empty unless graded, so that no one reads "not graded" as 0."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student", *assignment.parts, "total", "status"])
+    for name, data in results.items():
+        if data is None:
+            status = "failed" if (out / name / ERROR).exists() else "pending"
+            writer.writerow([name, *([""] * len(assignment.parts)), "", status])
+            continue
+        parts = (data.get("extra_data") or {}).get("parts") or {}
+        cells = [f"{parts.get(p, {}).get('score', 0):g}" for p in assignment.parts]
+        writer.writerow([name, *cells, f"{data['score']:g}", "graded"])
+    return buf.getvalue()
+
+
+def histogram_png(assignment: AssignmentConfig, totals: list[float]) -> bytes:
+    """A histogram of the total scores (PNG bytes): ten bins from 0 to the maximum score."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    # A bare Figure with the Agg canvas: no pyplot state and no display, safe in any thread.
+    max_score = sum(p.points for p in assignment.parts.values())
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    bins = [max_score * k / 10 for k in range(11)]
+    ax.hist(totals, bins=bins, color="#4c72b0", edgecolor="white")
+    ax.set_xlim(0, max_score)
+    ax.set_xlabel(f"total score (out of {max_score:g})")
+    ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    title = f"{assignment.name}: {len(totals)} graded"
+    if totals:
+        title += f", mean {statistics.mean(totals):.1f}, median {statistics.median(totals):.1f}"
+    ax.set_title(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def summary_markdown(assignment: AssignmentConfig, results: dict[str, dict[str, Any] | None], out: Path) -> str:
+    """The batch summary in Markdown: counts, total statistics, each part's mean, the
+    histogram, and the students who still need grading."""
+    graded = {n: d for n, d in results.items() if d is not None}
+    totals = [d["score"] for d in graded.values()]
+    failed = [n for n, d in results.items() if d is None and (out / n / ERROR).exists()]
+    pending = [n for n, d in results.items() if d is None and n not in failed]
+    max_score = sum(p.points for p in assignment.parts.values())
+    md = [f"# {assignment.name}: {assignment.title}", "",
+          f"{len(graded)} of {len(results)} students graded"
+          + (f"; grading failed for {len(failed)} (a rerun retries them)" if failed else "")
+          + (f"; {len(pending)} pending" if pending else "") + ".", ""]
+    if totals:
+        md += ["| statistic | total |", "|---|---:|",
+               f"| mean | {statistics.mean(totals):.2f} / {max_score:g} |",
+               f"| median | {statistics.median(totals):.2f} |",
+               f"| min | {min(totals):.2f} |", f"| max | {max(totals):.2f} |",
+               f"| full marks | {sum(t >= max_score - 1e-6 for t in totals)} |",
+               f"| zero | {sum(t <= 1e-6 for t in totals)} |", "",
+               "| part | points | mean |", "|---|---:|---:|"]
+        for name, part in assignment.parts.items():
+            scores = [((d.get("extra_data") or {}).get("parts") or {}).get(name, {}).get("score", 0.0)
+                      for d in graded.values()]
+            md.append(f"| {name} | {part.points:g} | {statistics.mean(scores):.2f} |")
+        md += ["", f"![histogram of total scores]({HISTOGRAM})", ""]
+    if failed:
+        md += ["Grading failed (see OUT/<student>/error.json): " + ", ".join(failed), ""]
+    if pending:
+        md += ["Pending: " + ", ".join(pending[:50]) + (" ..." if len(pending) > 50 else ""), ""]
+    return "\n".join(md)
+
+
+def write_reports(assignment: AssignmentConfig, students: list[Student], out: Path) -> tuple[Path, Path, Path]:
+    """Write OUT/gradebook.csv, OUT/summary.md and OUT/histogram.png, each atomically, for
+    every student of DIR. Returns their paths."""
+    results = collect_results(students, out)
+    totals = [d["score"] for d in results.values() if d is not None]
+    paths = (out / GRADEBOOK, out / SUMMARY, out / HISTOGRAM)
+    write_text_atomic(paths[0], gradebook_csv(assignment, results, out))
+    write_text_atomic(paths[1], summary_markdown(assignment, results, out))
+    write_bytes_atomic(paths[2], histogram_png(assignment, totals))
+    return paths

@@ -1,0 +1,274 @@
+"""`deepgrade grade-batch`: students found, sharded, graded in parallel, resumable, kill-safe.
+
+The batch tests grade only the `affine` part (`-m affine`) of a handful of hw1 submissions, so
+that they stay fast; grading itself is covered by test_grade.py.
+"""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+import autograder.batch as batch
+from autograder.batch import (
+    BatchError, discover, fingerprint, parse_shard, read_results, run_batch, select_shard,
+)
+from autograder.cli import main
+from autograder.release import make_stub
+from autograder.runner import RunnerError
+
+SCHEMA = json.loads((Path(__file__).parent / "gradescope_results.schema.json").read_text())
+FILES = ["layers.py", "fc_net.py", "house_prices.py"]
+
+
+def write_submission(dest: Path, files: dict[str, str], as_zip: bool = False) -> None:
+    if as_zip:
+        with zipfile.ZipFile(dest.with_suffix(".zip"), "w") as zf:
+            for name, text in files.items():
+                zf.writestr(name, text)
+    else:
+        dest.mkdir(parents=True)
+        for name, text in files.items():
+            (dest / name).write_text(text)
+
+
+@pytest.fixture(scope="module")
+def hw1(course):
+    return course.assignment("hw1")
+
+
+@pytest.fixture(scope="module")
+def class_dir(hw1, tmp_path_factory):
+    """Five students: full marks, the stub, a syntax error where affine lives, one elsewhere
+    (affine still works), and a zip that is not a zip. Expected affine scores: 10, 0, 0, 10, 0."""
+    ref = {f: (hw1.solution_dir / f).read_text() for f in FILES}
+    root = tmp_path_factory.mktemp("class")
+    write_submission(root / "alice", ref)
+    write_submission(root / "bob", {f: make_stub(t, f) for f, t in ref.items()})
+    write_submission(root / "carol", {**ref, "layers.py": ref["layers.py"] + "\ndef broken(:\n"}, as_zip=True)
+    write_submission(root / "dave", {**ref, "fc_net.py": "import nonexistent_module\n"})
+    (root / "erin.zip").write_bytes(b"this is not a zip file")
+    (root / "roster.csv").write_text("not a student\n")  # other files are not students
+    (root / ".DS_Store").write_bytes(b"")
+    return root
+
+
+EXPECTED = {"alice": 10, "bob": 0, "carol": 0, "dave": 10, "erin": 0}
+
+
+@pytest.fixture(scope="module")
+def graded(course, hw1, class_dir, tmp_path_factory):
+    """The class graded once, unsharded, through the command line."""
+    out = tmp_path_factory.mktemp("graded") / "out"
+    res = CliRunner().invoke(main, ["grade-batch", str(class_dir), "-a", "hw1", "-o", str(out), "--jobs", "2",
+                                    "-m", "affine", "--no-progress", "--config", str(course.path)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def scores(out: Path) -> dict[str, float]:
+    return {p.name: read_results(p / "results.json")["score"] for p in sorted(out.iterdir())
+            if (p / "results.json").exists()}
+
+
+def verdicts(out: Path) -> dict[str, list]:
+    table = {}
+    for name in scores(out):
+        data = read_results(out / name / "results.json")
+        table[name] = [data["score"], [(t["name"], t["status"], t["score"]) for t in data["tests"]]]
+    return table
+
+
+# --- students and shards -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [("1/1", (1, 1)), ("3/8", (3, 8)), ("8/8", (8, 8))])
+def test_parse_shard(text, expected):
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "1/0", "2", "a/b", "1/2/3"])
+def test_parse_shard_rejects(text):
+    with pytest.raises(BatchError, match="--shard"):
+        parse_shard(text)
+
+
+def test_discover_takes_folders_and_zips_sorted(class_dir, tmp_path):
+    found = discover(class_dir)
+    assert [s.name for s in found] == ["alice", "bob", "carol", "dave", "erin"]
+    assert found[2].source.name == "carol.zip"
+    out = class_dir / "graded"  # OUT inside DIR is not a student
+    out.mkdir()
+    try:
+        assert "graded" not in [s.name for s in discover(class_dir, exclude=out)]
+    finally:
+        out.rmdir()
+
+
+def test_discover_refuses_two_submissions_for_one_student(tmp_path):
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice.zip").write_bytes(b"")
+    with pytest.raises(BatchError, match="two submissions for 'alice'"):
+        discover(tmp_path)
+
+
+def test_shards_partition_the_class_deterministically():
+    students = [batch.Student(f"s{i:02d}", Path(f"s{i:02d}")) for i in range(11)]
+    shards = [select_shard(list(reversed(students)), i, 3) for i in (1, 2, 3)]
+    names = [[s.name for s in shard] for shard in shards]
+    assert sorted(n for shard in names for n in shard) == [s.name for s in students]
+    assert [len(s) for s in names] == [4, 4, 3]
+    assert names[0][:2] == ["s00", "s03"]
+
+
+def test_fingerprint_changes_with_the_submission(tmp_path):
+    write_submission(tmp_path / "a", {"layers.py": "x = 1\n"})
+    before = fingerprint(tmp_path / "a")
+    assert fingerprint(tmp_path / "a") == before
+    (tmp_path / "a" / "layers.py").write_text("x = 2\n")
+    assert fingerprint(tmp_path / "a") != before
+
+
+# --- a whole batch -------------------------------------------------------------------------
+
+def test_every_student_gets_a_valid_results_json(graded):
+    assert scores(graded) == EXPECTED
+    for name in EXPECTED:
+        jsonschema.validate(json.loads((graded / name / "results.json").read_text()), SCHEMA)
+    erin = read_results(graded / "erin" / "results.json")
+    assert "could not be read" in erin["output"]
+    carol = read_results(graded / "carol" / "results.json")
+    assert all(t["status"] == "failed" for t in carol["tests"])
+
+
+def test_gradebook_has_each_part_and_the_total(graded, hw1):
+    with open(graded / "gradebook.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["student", *hw1.parts, "total", "status"]
+    assert {r["student"]: float(r["total"]) for r in rows} == EXPECTED
+    assert {r["student"]: float(r["affine"]) for r in rows} == EXPECTED
+    assert {r["status"] for r in rows} == {"graded"}
+
+
+def test_summary_and_histogram(graded):
+    summary = (graded / "summary.md").read_text()
+    assert "5 of 5 students graded" in summary and "| mean | 4.00 / 100 |" in summary
+    assert "](histogram.png)" in summary
+    assert (graded / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_temporary_files_are_left(graded):
+    assert not [p for p in graded.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_rerun_skips_those_graded_and_regrades_a_changed_submission(course, hw1, class_dir, graded, tmp_path):
+    report = run_batch(course, hw1, class_dir, graded, jobs=2, select="affine")
+    assert report.graded == [] and sorted(report.skipped) == sorted(EXPECTED)
+
+    ref = {f: (hw1.solution_dir / f).read_text() for f in FILES}
+    small = tmp_path / "class"
+    write_submission(small / "alice", ref)
+    write_submission(small / "bob", ref)
+    out = tmp_path / "out"
+    assert run_batch(course, hw1, small, out, select="affine").graded == ["alice", "bob"]
+    # A resubmission (new content, new fingerprint) is graded again; the others are skipped.
+    (small / "alice" / "layers.py").write_text(make_stub(ref["layers.py"], "layers.py"))
+    report = run_batch(course, hw1, small, out, select="affine")
+    assert report.graded == ["alice"] and report.skipped == ["bob"]
+    assert read_results(out / "alice" / "results.json")["score"] == 0
+    # So is a grade made with another -m selection.
+    assert run_batch(course, hw1, small, out, select="affine or dropout").graded == ["alice", "bob"]
+
+
+def test_a_failed_grading_is_recorded_and_retried(course, hw1, class_dir, tmp_path, monkeypatch):
+    real_grade = batch.grade
+
+    def flaky(course, assignment, source, **kwargs):
+        if source.name == "bob":
+            raise RunnerError("the tests could not be collected")
+        return real_grade(course, assignment, source, **kwargs)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(batch, "grade", flaky)
+    report = run_batch(course, hw1, class_dir, out, jobs=2, shard=(2, 2), select="affine")  # bob, dave
+    assert report.failed == {"bob": "RunnerError: the tests could not be collected"}
+    assert report.graded == ["dave"]
+    error = json.loads((out / "bob" / "error.json").read_text())
+    assert "could not be collected" in error["error"] and "Traceback" in error["traceback"]
+    assert not (out / "bob" / "results.json").exists()
+    with open(out / "gradebook.csv", newline="") as fh:
+        status = {r["student"]: r["status"] for r in csv.DictReader(fh)}
+    assert status == {"alice": "pending", "bob": "failed", "carol": "pending", "dave": "graded", "erin": "pending"}
+
+    monkeypatch.setattr(batch, "grade", real_grade)
+    report = run_batch(course, hw1, class_dir, out, shard=(2, 2), select="affine")
+    assert report.graded == ["bob"] and report.skipped == ["dave"] and not report.failed
+    assert not (out / "bob" / "error.json").exists()
+
+
+def test_cli_exit_status_is_1_when_grading_failed(course, class_dir, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RunnerError("no tests")
+
+    monkeypatch.setattr(batch, "grade", broken)
+    res = CliRunner().invoke(main, ["grade-batch", str(class_dir), "-a", "hw1", "-o", str(tmp_path / "o"),
+                                    "--shard", "1/5", "--no-progress", "--config", str(course.path)])
+    assert res.exit_code == 1
+    assert "1 failed" in res.output and "alice: RunnerError: no tests" in res.output
+
+
+def test_union_of_shards_equals_the_unsharded_batch(course, hw1, class_dir, graded, tmp_path):
+    out = tmp_path / "sharded"
+    for i in (1, 2, 3):
+        report = run_batch(course, hw1, class_dir, out, jobs=2, shard=(i, 3), select="affine")
+        assert len(report.shard) in (1, 2)
+    assert verdicts(out) == verdicts(graded)
+    with open(out / "gradebook.csv", newline="") as fh:
+        assert {r["student"]: float(r["total"]) for r in csv.DictReader(fh)} == EXPECTED
+
+
+def test_sigkill_loses_nothing_already_written(course, hw1, class_dir, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "autograder", "grade-batch", str(class_dir), "-a", "hw1", "-o", str(out),
+           "--jobs", "1", "-m", "affine", "--no-progress", "--config", str(course.path)]
+    # TMPDIR: the grading folders that the killed batch can no longer remove stay in tmp_path.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/results.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = {p.parent.name: p.read_text() for p in out.glob("*/results.json")}
+    assert written, "the batch wrote nothing before it was killed"
+    for text in written.values():
+        json.loads(text)  # whole files only
+    report = run_batch(course, hw1, class_dir, out, select="affine")
+    assert set(report.skipped) == set(written)
+    assert sorted(report.graded + report.skipped) == sorted(EXPECTED)
+    for name, text in written.items():
+        assert (out / name / "results.json").read_text() == text  # not graded again
+    assert scores(out) == EXPECTED
+
+
+def test_assignment_defaults_to_the_folder_name(course, tmp_path):
+    (tmp_path / "hw1").mkdir()
+    res = CliRunner().invoke(main, ["grade-batch", str(tmp_path / "hw1"), "-o", str(tmp_path / "out"),
+                                    "--no-progress", "--config", str(course.path)])
+    assert res.exit_code == 0, res.output
+    assert "hw1, shard 1/1: 0 of 0 students" in res.output
+    assert (tmp_path / "out" / "gradebook.csv").read_text().startswith("student,affine,")
+
+
+def test_not_a_folder_is_a_usage_error(course, tmp_path):
+    res = CliRunner().invoke(main, ["grade-batch", str(tmp_path / "nope"), "-a", "hw1", "-o", str(tmp_path / "out"),
+                                    "--no-progress", "--config", str(course.path)])
+    assert res.exit_code == 2
+    assert "expected a folder" in res.output
