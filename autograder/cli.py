@@ -111,16 +111,26 @@ def verify(assignments: tuple[str, ...], config: str | None) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="no table; just the score")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="also write JUnit XML here")
 @click.option("--markdown", type=click.Path(dir_okay=False), default=None, help="also write a Markdown summary here")
+@click.option("--runner", type=click.Choice(["cpu", "gpu", "all"]), default=None,
+              help="the parts to grade here: cpu (GPU parts deferred), gpu (only the GPU parts) or "
+              "all; default: all, with the GPU parts deferred when this machine has no CUDA device")
 @config_option
 def grade(submission: str, assignment: str, output: str | None, select: str | None, quiet: bool,
-          junit: str | None, markdown: str | None, config: str | None) -> None:
+          junit: str | None, markdown: str | None, runner: str | None, config: str | None) -> None:
     """Grade SUBMISSION (a folder or .zip) against the hidden and visible tests."""
     from autograder.grade import grade as run_grade
     from autograder.reports import print_table
 
     course = _course(config)
     a = course.assignment(assignment)
-    result = run_grade(course, a, Path(submission), Path(output) if output else None, select=select)
+    if runner == "gpu":
+        from autograder.plugin import _cuda_available
+
+        if not _cuda_available():
+            raise RunnerError("--runner gpu: this machine has no CUDA device (torch.cuda.is_available() "
+                              "is False); grade here with --runner cpu and merge with a GPU run")
+    result = run_grade(course, a, Path(submission), Path(output) if output else None, select=select,
+                       runner=runner or "all")
     card = result.scorecard
     if quiet:
         console.print(f"{card.score:.2f} / {card.max_score:g}")

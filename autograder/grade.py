@@ -42,22 +42,26 @@ def grade(
     source: Path,
     output: Path | None = None,
     select: str | None = None,
+    runner: str = "all",
 ) -> GradeResult:
-    """Grade the submission at `source` (folder or .zip) and write results.json to `output`."""
+    """Grade the submission at `source` (folder or .zip) and write results.json to `output`.
+
+    runner: "cpu" grades the CPU parts and defers the GPU ones, "gpu" the reverse, "all"
+    everything (GPU tests deferred when this machine has no CUDA device)."""
     start = time.perf_counter()
     course.check_tree([assignment.name])
     work = Path(tempfile.mkdtemp(prefix="deepgrade-"))
     try:
         sub = collect(source, assignment, work / "submission")
-        run = run_tests(assignment, work / "run", submission=sub.folder, select=select)
+        run = run_tests(assignment, work / "run", submission=sub.folder, select=select, runner=runner)
         protections = active_protections()
-        card = score(assignment, run.outcomes)
+        card = score(assignment, run.outcomes, runner=runner)
         results = gradescope_results(
             card,
             execution_time=time.perf_counter() - start,
             notes=_notes(sub, run) + [sandbox_note(protections)],
             extra={"files": sub.found, "missing": sub.missing, "ignored": sub.ignored,
-                   "protections": protections},
+                   "protections": protections, "runner": runner},
         )
         if output is not None:
             write_json(output, results)

@@ -2,7 +2,7 @@
 
 A CPU runner grades every test it can and tags each GPU test it had to skip as deferred
 (``extra_data.deepgrade_status == "deferred"``, score 0). A GPU runner then grades those tests
-(``deepgrade grade ... -m gpu``). The merge takes each deferred test's entry from the GPU result
+(``deepgrade grade ... --runner gpu``). The merge takes each deferred test's entry from the GPU result
 (matched by pytest node id) and recomputes the parts and the total; everything else comes from
 the CPU result. A deferred test that the GPU run did not grade stays deferred, scoring 0.
 """

@@ -29,6 +29,8 @@ from autograder.config import CourseConfig, ConfigError, find_config, load_confi
 from autograder.loader import LoadedModules, ModuleNamespace, load_modules
 
 GPU_SKIP_REASON = "needs a CUDA GPU: this part is graded on a GPU runner (runner: gpu)"
+CPU_ONLY_REASON = "graded on a CPU runner: this run (--runner gpu) grades the GPU parts only"
+RUNNERS = ("cpu", "gpu", "all")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--deepgrade-assignment", default=None, help="assignment name in grading.yml")
     group.addoption("--deepgrade-config", default=None, help="path of grading.yml")
     group.addoption("--deepgrade-report", default=None, help="write per-test outcomes (JSON lines)")
+    group.addoption(
+        "--deepgrade-runner", default="all", choices=list(RUNNERS),
+        help="grading: the parts this runner grades; the others are deferred to their runner "
+        "(all: every part, GPU parts deferred when there is no CUDA device)",
+    )
     group.addoption(
         "--deepgrade-isolation", default="worker", choices=["worker", "inprocess"],
         help="grading: run student code in a sandboxed worker (default) or import it here",
@@ -84,6 +91,7 @@ class _State:
 
 _STATE_KEY = pytest.StashKey[_State]()
 _PART_KEY = pytest.StashKey[tuple]()
+_GPU_KEY = pytest.StashKey[bool]()
 
 
 def _state(config: pytest.Config) -> _State:
@@ -125,16 +133,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = Path(str(item.path))
         assignment = state.assignment_for(path)
+        gpu = item.get_closest_marker("gpu") is not None
         if assignment is not None:
             name = getattr(item, "originalname", item.name)
             part = assignment.part_of(path.name, name)
             if part is not None:
                 item.add_marker(getattr(pytest.mark, part))
                 item.stash[_PART_KEY] = (assignment.name, part)
-    if any(item.get_closest_marker("gpu") for item in items) and not _cuda_available():
+                gpu = gpu or assignment.part_runner(part) == "gpu"
+        item.stash[_GPU_KEY] = gpu
+    # A test is a GPU test when it is marked gpu or belongs to a part with runner: gpu. Each
+    # runner skips what belongs to the other; the trusted grader scores those as deferred.
+    runner = config.getoption("--deepgrade-runner")
+    gpu_items = [i for i in items if i.stash[_GPU_KEY]]
+    if runner == "gpu":
         for item in items:
-            if item.get_closest_marker("gpu"):
-                item.add_marker(pytest.mark.skip(reason=GPU_SKIP_REASON))
+            if not item.stash[_GPU_KEY]:
+                item.add_marker(pytest.mark.skip(reason=CPU_ONLY_REASON))
+    elif gpu_items and (runner == "cpu" or not _cuda_available()):
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason=GPU_SKIP_REASON))
 
 
 def _cuda_available() -> bool:
@@ -201,7 +219,7 @@ def _describe(item: pytest.Item) -> dict:
         "file": path.name,
         "hidden": _is_hidden(path),
         "part": item.stash.get(_PART_KEY, (None, None))[1],
-        "gpu": item.get_closest_marker("gpu") is not None,
+        "gpu": item.stash.get(_GPU_KEY, item.get_closest_marker("gpu") is not None),
     }
 
 

@@ -58,7 +58,8 @@ class Connection:
         files = [folder / f for f in assignment.files + assignment.support_files]
         t0 = time.perf_counter()
         self.started = sandbox.start(sandbox.SandboxSpec(
-            files=files, limits=assignment.limits, hide=hide, drop_user=drop_user))
+            files=files, limits=assignment.limits, hide=hide, drop_user=drop_user,
+            cover=sandbox.package_paths(assignment.hidden_package_data)))
         self.protections = self.started.protections
         self.alive = True
         self.reader = P.FrameReader(self.started.rep_fd)

@@ -35,7 +35,8 @@ def result_entry(t: ScoredTest, scorecard: Scorecard) -> dict[str, Any]:
     a = scorecard.assignment
     o = t.outcome
     if t.status == "deferred":
-        output = "deferred to a GPU runner: this part is graded where CUDA is available"
+        output = ("deferred to a GPU runner: this part is graded where CUDA is available" if o.gpu
+                  else "deferred to a CPU runner: this GPU run (--runner gpu) grades the GPU parts only")
     elif t.status == "passed":
         output = ""
     else:

@@ -56,6 +56,7 @@ def pytest_command(
     select: str | None = None,
     tests: list[Path] | None = None,
     isolation: str = "worker",
+    runner: str = "all",
 ) -> list[str]:
     files = [str(p) for p in (tests if tests is not None else assignment.test_files())]
     cmd = [
@@ -66,6 +67,7 @@ def pytest_command(
         "--deepgrade-config", str(assignment.root / "grading.yml"),
         "--deepgrade-assignment", assignment.name,
         "--deepgrade-report", str(report),
+        "--deepgrade-runner", runner,
     ]
     if submission is not None:
         cmd += ["--deepgrade-submission", str(submission), "--deepgrade-isolation", isolation]
@@ -109,11 +111,13 @@ def run_tests(
     tests: list[Path] | None = None,
     env: dict[str, str] | None = None,
     isolation: str | None = None,
+    runner: str = "all",
 ) -> RunResult:
     """Run the assignment's tests (visible and hidden) in a child pytest.
 
     submission: folder of student files, or None to run against the modules beside the tests
-    (the reference, for `deepgrade verify`). Returns RunResult with one TestOutcome per
+    (the reference, for `deepgrade verify`). runner: cpu, gpu or all (the parts this run
+    grades; the others are skipped and scored as deferred). Returns RunResult with one TestOutcome per
     collected test. Raises RunnerError when nothing could be collected.
     """
     work.mkdir(parents=True, exist_ok=True)
@@ -122,7 +126,8 @@ def run_tests(
     ini = work / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     isolation = isolation or os.environ.get("DEEPGRADE_ISOLATION", "worker")
-    cmd = pytest_command(assignment, report, submission, ini, select=select, tests=tests, isolation=isolation)
+    cmd = pytest_command(assignment, report, submission, ini, select=select, tests=tests, isolation=isolation,
+                         runner=runner)
     timeout = timeout if timeout is not None else assignment.timeouts.total
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -7,13 +7,18 @@ What a worker gets, each step applied where the OS allows it and recorded either
   ``limits``), and no core files;
 - ``network``: a new, empty network namespace (no interface but a downed loopback), and a
   new IPC namespace (no System V shared memory with other workers);
-- ``hidden_paths``: a new mount namespace in which the course folder (solutions, hidden tests,
-  the engine), the grader's temporary folder and the home folder are covered by empty
-  read-only tmpfs mounts; only the interpreter and the worker's own scratch folder are mounted
-  back;
+- ``hidden_paths``: a new mount namespace whose root is a private, read-only tmpfs holding
+  only the system's programs and libraries (/usr, /etc, /dev, ...), the interpreter and its
+  packages (all read-only) and the worker's own scratch folder (writable). Everything else on
+  the machine (the course folder with solutions and hidden tests, any other checkout of it,
+  home folders, /tmp, data folders) does not exist for the worker. Folders inside packages
+  that grading.yml names in ``hidden_package_data`` are covered by empty mounts. Where a
+  private root cannot be built, the course folder, the temporary folders and the home folder
+  are covered by empty tmpfs mounts instead (``private_root`` is then off);
 - ``unprivileged_user``: when the grader runs as root, the worker runs as ``nobody``;
-- ``no_new_privs`` and a parent-death signal, so that the worker can't gain privileges and dies
-  with the grader.
+- ``no_new_privs`` (and, when the worker is still root inside its own user namespace, an
+  empty capability set) and a parent-death signal, so that the worker can't gain privileges
+  and dies with the grader.
 
 The scratch folder holds copies of only the files grading.yml lists (the runner collected
 them); the worker's cwd is that folder, it runs ``python -I -B`` with a minimal environment,
@@ -38,12 +43,21 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+MS_NOEXEC, MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 8, 1024, 2048, 1 << 21
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
 
 # Folders any user may write to: covered, so workers of two submissions share no files.
 WORLD_WRITABLE = [Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/run/lock")]
 
-PROTECTIONS = ("isolated_python", "limits", "network", "hidden_paths", "unprivileged_user", "no_new_privs")
+PROTECTIONS = ("isolated_python", "limits", "network", "hidden_paths", "private_root", "unprivileged_user",
+               "no_new_privs")
+
+# What a private root holds besides the interpreter and the scratch folder: the system's
+# programs, libraries and settings, read-only. A top-level symlink (/bin -> usr/bin) is copied
+# as a symlink. /proc is bound only when the worker runs as another user (that user cannot
+# follow /proc/PID/root of the grader's processes) or CUDA needs it.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+FRESH_TMPFS = ("/dev/shm", "/dev/mqueue", "/tmp")
 
 try:  # POSIX only; on other systems the module imports and reports every protection off
     import pwd
@@ -65,6 +79,7 @@ class SandboxSpec:
     limits: object
     hide: list[Path] = field(default_factory=list)
     drop_user: bool = True  # when root: run as nobody (False only to recover from a failed start)
+    cover: list[Path] = field(default_factory=list)  # folders inside kept paths to hide (package data)
 
 
 @dataclass
@@ -78,6 +93,7 @@ class Started:
     err_fd: int
     scratch: Path
     protections: dict[str, bool]
+    root: Path | None = None  # the private root's mount point (empty outside the worker)
 
 
 def _unprivileged_ids() -> tuple[int, int] | None:
@@ -111,13 +127,114 @@ def _blocked_ancestors(path: Path) -> list[Path]:
     return out
 
 
-def _interpreter_paths() -> list[Path]:
+def _interpreter_paths(resolve: bool = True) -> list[Path]:
+    """The interpreter's folders and its packages'. resolve=False adds the paths as spelled
+    (a venv is found through the path it was started by, symlinks and all)."""
     import numpy  # noqa: PLC0415 - only to find where it lives
 
     exe = Path(sys.executable)
     paths = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(exe)).parent.parent,
              Path(numpy.__file__).resolve().parent.parent}
-    return [p.resolve() for p in paths]
+    out = {p.resolve() for p in paths}
+    if not resolve:
+        out |= {Path(os.path.abspath(p)) for p in paths | {exe.parent.parent}}
+    return sorted(out)
+
+
+def package_paths(entries: list[str]) -> list[Path]:
+    """Folders named 'package/sub/folder' (grading.yml hidden_package_data), found without
+    importing the package; entries whose package or folder is not installed are skipped."""
+    import importlib.util  # noqa: PLC0415
+
+    out = []
+    for entry in entries:
+        top, _, rest = entry.partition("/")
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        for base in (spec.submodule_search_locations or []) if spec is not None else []:
+            folder = Path(base) / rest
+            if folder.is_dir():
+                out.append(folder.resolve())
+    return out
+
+
+@dataclass
+class RootPlan:
+    """A private root for the worker: `root` (an empty folder to mount a tmpfs on) gets
+    `ro` bound read-only and `rw` bound writable at their own paths, `links` (path -> target)
+    as symlinks, fresh empty tmpfs at `fresh`, and empty read-only covers over `cover`."""
+
+    root: Path
+    ro: list[Path]
+    rw: list[Path]
+    links: dict[Path, str]
+    fresh: list[Path]
+    cover: list[Path]
+    cwd: Path
+    flags: dict[Path, int] = field(default_factory=dict)  # mount flags each ro source has already
+
+
+def root_plan(root: Path, scratch: Path, cover: list[Path], with_proc: bool) -> RootPlan:
+    ro, links = [], {}
+    for name in SYSTEM_PATHS + (("/proc",) if with_proc else ()) + ("/dev",):
+        p = Path(name)
+        if p.is_symlink():
+            links[p] = os.readlink(p)
+        elif p.is_dir():
+            ro.append(p)
+    interp = _interpreter_paths(resolve=False)
+    ro = _topmost(ro) + [p for p in _topmost(interp) if not any(q == p or q in p.parents for q in ro)]
+    fresh = [Path(p) for p in FRESH_TMPFS if Path(p).is_dir()]
+    return RootPlan(root, ro, [scratch], links, fresh, [c for c in cover if c.is_dir()], scratch,
+                    {p: _mount_flags(p) for p in ro})
+
+
+def _mount_flags(path: Path) -> int:
+    """MS_* flags of the mount that holds `path` (nodev, noexec, noatime...), from statvfs."""
+    try:
+        f = os.statvfs(path).f_flag
+    except OSError:
+        return 0
+    flags = f & (MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    return flags | (MS_RELATIME if f & os.ST_RELATIME else 0)
+
+
+def _enter_private_root(plan: RootPlan) -> None:
+    """Runs in the child (preexec): build the root described by `plan` and chroot into it."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    new = str(plan.root)
+    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
+    for link, target in plan.links.items():
+        os.symlink(target, new + str(link))
+    def bind(path: Path, writable: bool) -> None:
+        target = new + str(path)
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        _mount(str(path), target, None, MS_BIND | MS_REC, None)
+        if not writable and path != Path("/dev"):  # /dev/null must stay writable
+            # The source's own flags (nodev, noexec) are kept: a user namespace may not drop them.
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | plan.flags.get(path, 0)
+            _mount(None, target, None, flags, None)
+
+    for path in plan.ro:
+        bind(path, writable=False)
+    for path in plan.fresh:
+        target = new + str(path)
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        # /tmp and /dev/shm of the worker alone (sticky and world-writable, as usual).
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    for path in plan.rw:  # after the fresh /tmp, which would cover a scratch folder inside it
+        bind(path, writable=True)
+    for path in plan.cover:
+        target = new + str(path)
+        if os.path.isdir(target):
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=0755,size=4k")
+    _mount(None, new, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755")
+    if _libc.chroot(new.encode()) != 0:
+        raise OSError(ctypes.get_errno(), "chroot")
+    # The cwd was set before preexec ran, outside the new root: move it in, or '..' escapes.
+    os.chdir(str(plan.cwd))
 
 
 def overlay_plan(hide: list[Path], keep: list[Path], drop_user: bool) -> dict[Path, list[Path]]:
@@ -190,7 +307,7 @@ def _limits(limits) -> list[tuple[int, int]]:
     ]
 
 
-def _make_preexec(limits, plan, ids, report_fd: int):
+def _make_preexec(limits, plan, ids, report_fd: int, rplan: RootPlan | None = None):
     """The function that runs in the child between fork and exec. It must not import or
     raise: each step's outcome is written to report_fd as JSON and a failed step is skipped."""
     rlimits = _limits(limits)
@@ -219,9 +336,13 @@ def _make_preexec(limits, plan, ids, report_fd: int):
                 _write("/proc/self/uid_map", f"{uid} {uid} 1")
 
         if step(done, "network", namespaces):
-            step(done, "hidden_paths", lambda: _apply_overlays(plan))
+            if rplan is not None and step(done, "private_root", lambda: _enter_private_root(rplan)):
+                done["hidden_paths"] = True
+            else:
+                done["private_root"] = False
+                step(done, "hidden_paths", lambda: _apply_overlays(plan))
         else:
-            done["hidden_paths"] = False
+            done["hidden_paths"] = done["private_root"] = False
 
         def set_limits() -> None:
             for which, value in rlimits:
@@ -241,7 +362,15 @@ def _make_preexec(limits, plan, ids, report_fd: int):
             step(done, "unprivileged_user", drop)
         else:
             done["unprivileged_user"] = False
-        step(done, "no_new_privs", lambda: _prctl(PR_SET_NO_NEW_PRIVS, 1))
+        def no_privileges() -> None:
+            if os.getuid() == 0:
+                # Still root (inside our own user namespace, when the switch to nobody was
+                # not possible): drop every capability, so that the chroot cannot be left.
+                for cap in range(64):
+                    _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+            _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+        step(done, "no_new_privs", no_privileges)
         # After the credentials change: a uid change clears the parent-death signal.
         step({}, "pdeathsig", lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
         try:
@@ -296,6 +425,7 @@ def start(spec: SandboxSpec) -> Started:
     """
     ids = _unprivileged_ids() if spec.drop_user else None
     scratch = Path(tempfile.mkdtemp(prefix="deepgrade-worker-"))
+    new_root = Path(tempfile.mkdtemp(prefix="deepgrade-root-"))  # a mount point, empty here
     for f in spec.files:
         if f.is_file():
             shutil.copyfile(f, scratch / f.name)
@@ -317,12 +447,14 @@ def start(spec: SandboxSpec) -> Started:
             [sys.executable, "-I", "-B", "-c", *_bootstrap(), str(req_r), str(rep_w)],
             stdin=subprocess.DEVNULL, stdout=err_w, stderr=err_w, pass_fds=(req_r, rep_w),
             cwd=str(scratch), env=minimal_env(scratch), start_new_session=True,
-            preexec_fn=_make_preexec(spec.limits, plan, ids, rpt_w),
+            preexec_fn=_make_preexec(spec.limits, plan, ids, rpt_w,
+                                     root_plan(new_root, scratch, spec.cover, _with_proc(ids))),
         )
     except BaseException:
         for fd in (req_r, req_w, rep_r, rep_w, err_r, err_w, rpt_r, rpt_w):
             os.close(fd)
         shutil.rmtree(scratch, ignore_errors=True)
+        os.rmdir(new_root)
         raise
     for fd in (req_r, rep_w, err_w, rpt_w):
         os.close(fd)
@@ -335,7 +467,13 @@ def start(spec: SandboxSpec) -> Started:
     except ValueError:
         done = {}
     protections = {name: done.get(name, False) for name in PROTECTIONS}
-    return Started(proc, req_w, rep_r, err_r, scratch, protections)
+    return Started(proc, req_w, rep_r, err_r, scratch, protections, new_root)
+
+
+def _with_proc(ids) -> bool:
+    # Run as another user, the worker cannot follow /proc/PID/root of the grader's processes;
+    # as the same user it could, so /proc is left out unless CUDA needs it.
+    return ids is not None or os.path.exists("/dev/nvidiactl")
 
 
 def stop(started: Started) -> None:
@@ -365,6 +503,11 @@ def stop(started: Started) -> None:
         except OSError:
             pass
     shutil.rmtree(started.scratch, ignore_errors=True)
+    if started.root is not None:
+        try:
+            started.root.rmdir()
+        except OSError:
+            pass
 
 
 def _kill_namespace(netns: str) -> None:
@@ -396,12 +539,17 @@ def probe_protections(limits=None) -> dict[str, bool]:
         ids = _unprivileged_ids()
         plan = overlay_plan([Path(tempfile.gettempdir()), Path.home(), *WORLD_WRITABLE],
                             _interpreter_paths(), ids is not None)
+        scratch = Path(tempfile.mkdtemp(prefix="deepgrade-probe-"))
+        new_root = Path(tempfile.mkdtemp(prefix="deepgrade-root-"))
+        if ids is not None:
+            os.chown(scratch, ids[0], ids[1])
+        rplan = root_plan(new_root, scratch, [], _with_proc(ids))
         rpt_r, rpt_w = os.pipe()
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-c", "import numpy"], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", env=minimal_env(),
-                start_new_session=True, preexec_fn=_make_preexec(limits, plan, ids, rpt_w),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(scratch), env=minimal_env(),
+                start_new_session=True, preexec_fn=_make_preexec(limits, plan, ids, rpt_w, rplan),
             )
         finally:
             os.close(rpt_w)
@@ -410,6 +558,8 @@ def probe_protections(limits=None) -> dict[str, bool]:
             report += chunk
         os.close(rpt_r)
         ok = proc.wait() == 0
+        shutil.rmtree(scratch, ignore_errors=True)
+        new_root.rmdir()
         try:
             done = json.loads(report.decode() or "{}")
         except ValueError:

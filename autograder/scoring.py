@@ -1,8 +1,9 @@
 """Scores from test outcomes: each part's points are shared equally by the tests it holds.
 
 A test earns its share only when it passed. A GPU test that was skipped on a CPU runner is
-"deferred": it scores 0 here, tagged so that `deepgrade merge` can fill it in from a GPU run.
-Any other skip scores 0 with its reason: a test without a verdict never earns credit.
+"deferred": it scores 0 here, tagged so that `deepgrade merge` can fill it in from a GPU run
+(and a GPU-only run, `--runner gpu`, defers the CPU tests the same way). Any other skip scores
+0 with its reason: a test without a verdict never earns credit.
 """
 from __future__ import annotations
 
@@ -57,9 +58,10 @@ class Scorecard:
         return [t for p in self.parts for t in p.tests]
 
 
-def score(assignment: AssignmentConfig, outcomes: list[TestOutcome]) -> Scorecard:
-    """Score outcomes against grading.yml's parts. A part none of whose tests ran (for example,
-    every test deselected) still appears, with its points and no score."""
+def score(assignment: AssignmentConfig, outcomes: list[TestOutcome], runner: str = "all") -> Scorecard:
+    """Score outcomes against grading.yml's parts. runner: the runner the tests ran on (cpu,
+    gpu or all). A part none of whose tests ran (for example, every test deselected) still
+    appears, with its points and no score."""
     by_part: dict[str, list[TestOutcome]] = {name: [] for name in assignment.parts}
     ungraded = []
     for o in outcomes:
@@ -75,7 +77,7 @@ def score(assignment: AssignmentConfig, outcomes: list[TestOutcome]) -> Scorecar
         for o in tests:
             if o.status == "passed":
                 status, earned = "passed", share
-            elif o.status == "skipped" and o.gpu:
+            elif o.status == "skipped" and (o.gpu or runner == "gpu"):
                 status, earned = "deferred", 0.0
             else:
                 status, earned = "failed", 0.0

@@ -110,3 +110,20 @@ def test_course_config_is_valid(course):
     course.check_tree()
     for a in course.assignments.values():
         assert sum(p.points for p in a.parts.values()) > 0
+
+
+@pytest.mark.parametrize("entry", ["mlxtend", "/etc/passwd", "mlxtend/../..", "not-a-package/data"])
+def test_hidden_package_data_must_name_a_folder_in_a_package(tree, entry):
+    text = GOOD.replace("    files: [toy.py]\n", f"    files: [toy.py]\n    hidden_package_data: ['{entry}']\n")
+    with pytest.raises(ConfigError, match=r"hidden_package_data.*expected 'package/folder'"):
+        load_config(write(tree, text))
+
+
+def test_hidden_package_data_resolves_installed_folders(tree):
+    from autograder.sandbox import package_paths
+
+    text = GOOD.replace("    files: [toy.py]\n", "    files: [toy.py]\n    hidden_package_data: [numpy/linalg]\n")
+    a = load_config(write(tree, text)).assignment("hwx")
+    assert a.hidden_package_data == ["numpy/linalg"]
+    found = package_paths(a.hidden_package_data + ["no_such_package_here/data"])
+    assert len(found) == 1 and found[0].parts[-2:] == ("numpy", "linalg")

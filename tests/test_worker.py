@@ -3,6 +3,7 @@ restarts. A toy course in tmp_path is graded once; each toy test checks one beha
 inside the trusted pytest, and the project tests here check every toy test's outcome."""
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -405,3 +406,69 @@ def test_protocol_frame_size_limit():
 def test_probe_protections_names():
     active = sandbox.probe_protections()
     assert set(active) == set(sandbox.PROTECTIONS) and all(type(v) is bool for v in active.values())
+
+
+PRIVATE_ROOT_CHECK = """
+import json, os, sys
+probe = {}
+kept = tuple(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix))
+def files_outside_the_interpreter(top):
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        if os.path.realpath(dirpath).startswith(kept):
+            dirnames[:] = []
+            continue
+        found += filenames
+    return found
+probe["repo_files"] = files_outside_the_interpreter(sys.argv[1])
+probe["covered"] = os.listdir(sys.argv[2])
+probe["home_files"] = files_outside_the_interpreter(sys.argv[3])
+with open("written.txt", "w") as fh:
+    fh.write("the scratch folder is writable")
+try:
+    open(os.path.join(sys.prefix, "planted.py"), "w").write("import os")
+    probe["interpreter_writable"] = True
+except OSError:
+    probe["interpreter_writable"] = False
+try:
+    os.mkdir("jail"); os.chroot("jail")
+    probe["chroot_again"] = True
+except OSError:
+    probe["chroot_again"] = False
+print(json.dumps(probe))
+"""
+
+
+@pytest.mark.parametrize("drop_user", [True, False], ids=["as-nobody", "same-user"])
+def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path, root, drop_user):
+    import os
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    if not sandbox.probe_protections()["private_root"]:
+        pytest.skip("this machine cannot give the worker a private root")
+    ids = sandbox._unprivileged_ids() if drop_user else None
+    scratch, mount_point = tmp_path / "scratch", tmp_path / "root"
+    scratch.mkdir()
+    mount_point.mkdir()
+    if ids is not None:
+        os.chown(scratch, *ids)
+    covered = sandbox.package_paths(["numpy/linalg"])
+    plan = sandbox.root_plan(mount_point, scratch, covered, sandbox._with_proc(ids))
+    limits = SimpleNamespace(cpu_seconds=20, memory_mb=2048, file_size_mb=1, processes=64, open_files=64)
+    r, w = os.pipe()
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", PRIVATE_ROOT_CHECK, str(root), str(covered[0]), str(Path.home())],
+        cwd=scratch, env=sandbox.minimal_env(scratch), capture_output=True, text=True, timeout=60,
+        preexec_fn=sandbox._make_preexec(limits, {}, ids, w, plan))
+    os.close(w)
+    done = json.loads(os.read(r, 4096))
+    os.close(r)
+    assert done["private_root"] and proc.returncode == 0, proc.stderr
+    probe = json.loads(proc.stdout)
+    # The folders above the interpreter exist (its path is kept), but nothing else in them.
+    assert probe == {"repo_files": [], "covered": [], "home_files": [],
+                     "interpreter_writable": False, "chroot_again": False}
+    assert (scratch / "written.txt").read_text() == "the scratch folder is writable"
+    assert not any(mount_point.iterdir()), "the private root is mounted in the worker's namespace only"

@@ -1,5 +1,7 @@
 """Hidden tests for hw5. Accuracy is computed here, on the trusted side: student code gets the
-training data and the held-out images, never the held-out labels it is scored on."""
+training data and the held-out images, never the held-out labels it is scored on. In grading
+the worker cannot read the offline digits either (grading.yml hidden_package_data), so every
+test hands fit() its data; fit's default data is checked by the project's own tests."""
 import time
 
 import numpy as np
@@ -148,13 +150,6 @@ def test_fit_hidden_deterministic(student, offline):
                                   err_msg="two fits with the same seed gave different models")
     _, hist_c = student.fit(dict(config, seed=8))
     assert hist_c["loss"] != hist_a["loss"], "fits with seeds 7 and 8 gave the same losses: the seed is ignored"
-
-
-def test_fit_hidden_default_data(student):
-    _, history = student.fit({"epochs": 1, "progress": False})
-    assert len(history["loss"]) == 1 and len(history["accuracy"]) == 1, (
-        "fit without X_train must train on mnist_data's training split"
-    )
 
 
 def test_accuracy_hidden_offline(student, offline):
