@@ -6,14 +6,18 @@ from autograder.gradcheck import assert_close, check_gradients
 
 
 def check_net_gradients(model, X, y, threshold=1e-6):
-    """Check every gradient that model.loss returns against numerical gradients of the loss."""
+    """Check every gradient that model.loss returns against numerical gradients of the loss.
+
+    Returns the loss, for the caller to check: numerical gradients of a wrong loss (one that
+    is always zero, say) agree with gradients that are wrong the same way.
+    """
     # Biases start at 0, so an example whose hidden units are all off (ReLU or dropout)
     # would put the next layer exactly on the ReLU kink; small random biases avoid that.
     shift = np.random.default_rng(7)
     for name in sorted(model.params):
         if name.startswith("b") and name[1:].isdigit():
             model.params[name] = 0.1 * shift.standard_normal(np.shape(model.params[name]))
-    _, grads = model.loss(X, y)
+    loss, grads = model.loss(X, y)
     assert sorted(grads) == sorted(model.params), (
         f"grads must have the keys of params {sorted(model.params)}, got {sorted(grads)}"
     )
@@ -37,6 +41,7 @@ def check_net_gradients(model, X, y, threshold=1e-6):
             check_gradients(loss_of, {name: original}, {name: grads[name]}, threshold=threshold)
         finally:
             model.params[name] = original
+    return loss
 
 
 def test_fc_net_param_shapes(student):
@@ -84,26 +89,31 @@ def test_fc_net_initial_loss(student, rng):
     assert abs(loss - np.log(10)) < 1e-3, f"initial loss {loss:.5f}, expected about log(10) = 2.30259"
 
 
-def test_fc_net_l2_penalty(student, rng):
-    X = rng.standard_normal((4, 5))
-    y = rng.integers(0, 3, 4)
+def test_fc_net_l2_penalty(student):
+    data = np.random.default_rng(5)
+    X = data.standard_normal((4, 5))
+    y = data.integers(0, 3, 4)
     plain = student.FullyConnectedNet([6], input_dim=5, num_classes=3, weight_scale=0.3,
                                       dtype=np.float64, seed=3)
     reg = student.FullyConnectedNet([6], input_dim=5, num_classes=3, weight_scale=0.3,
                                     dtype=np.float64, seed=3, reg=0.7)
+    # The data loss itself, computed once from a correct solution: a penalty added to a wrong
+    # loss is no L2 penalty.
+    assert_close(plain.loss(X, y)[0], 1.0826439511309416, name="loss with reg=0")
     W1, W2 = plain.params["W1"], plain.params["W2"]
     penalty = 0.5 * 0.7 * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
     assert_close(reg.loss(X, y)[0], plain.loss(X, y)[0] + penalty,
                  name="loss with reg=0.7 (data loss + 0.5 * reg * sum of W**2)")
 
 
-@pytest.mark.parametrize("config", [
-    {},
-    {"reg": 0.5},
-    {"normalization": "batchnorm"},
-    {"loss_type": "mse", "num_classes": 2},
+# Each config with the loss a correct solution gives on the inputs of the test (computed once).
+@pytest.mark.parametrize("config, expected_loss", [
+    ({}, 1.1484003702406465),
+    ({"reg": 0.5}, 3.775241919381059),
+    ({"normalization": "batchnorm"}, 1.2510849794345364),
+    ({"loss_type": "mse", "num_classes": 2}, 0.4045719207319302),
 ], ids=["plain", "reg", "batchnorm", "mse"])
-def test_fc_net_gradcheck(student, config):
+def test_fc_net_gradcheck(student, config, expected_loss):
     config = dict(config)
     num_classes = config.pop("num_classes", 3)
     model = student.FullyConnectedNet([5, 4], input_dim=4, num_classes=num_classes,
@@ -114,4 +124,5 @@ def test_fc_net_gradcheck(student, config):
         y = data.standard_normal((5, num_classes))
     else:
         y = data.integers(0, num_classes, 5)
-    check_net_gradients(model, X, y)
+    loss = check_net_gradients(model, X, y)
+    assert_close(loss, expected_loss, name=f"loss (config {config})", threshold=1e-8)

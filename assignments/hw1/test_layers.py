@@ -1,7 +1,10 @@
 """Visible tests for layers.py: run them with `pytest assignments/hw1` (or `-m affine`, ...).
 
 Expected values are either closed-form or were computed once from a correct solution on the
-fixed inputs below. Backward passes are checked against numerical gradients.
+fixed inputs below. Backward passes are checked against numerical gradients of your forward
+pass, so each gradient check first checks that forward pass on the same inputs: a wrong
+forward (all zeros, say) with a backward to match would agree with its own numerical
+gradients.
 """
 import numpy as np
 import pytest
@@ -31,7 +34,9 @@ def test_affine_backward_gradcheck(student, rng):
     w = rng.standard_normal((4, 5))
     b = rng.standard_normal(5)
     dout = rng.standard_normal((3, 5))
-    _, cache = student.affine_forward(x, w, b)
+    out, cache = student.affine_forward(x, w, b)
+    assert_close(out, x.reshape(3, -1) @ w + b,
+                 name="affine_forward out (inputs of the gradient check)")
     dx, dw, db = student.affine_backward(dout, cache)
     check_gradients(student.affine_forward, {"x": x, "w": w, "b": b},
                     {"x": dx, "w": dw, "b": db}, dout=dout, output=0, threshold=1e-7)
@@ -50,7 +55,8 @@ def test_relu_forward_golden(student):
 def test_relu_backward_gradcheck(student, rng):
     x = away_from_zero(rng, (4, 5))
     dout = rng.standard_normal((4, 5))
-    _, cache = student.relu_forward(x)
+    out, cache = student.relu_forward(x)
+    assert_close(out, np.maximum(x, 0.0), name="relu_forward out (inputs of the gradient check)")
     dx = student.relu_backward(dout, cache)
     check_gradients(student.relu_forward, {"x": x}, {"x": dx}, dout=dout, output=0)
 
@@ -66,7 +72,9 @@ def test_sigmoid_forward_golden(student):
 def test_sigmoid_backward_gradcheck(student, rng):
     x = rng.standard_normal((3, 4))
     dout = rng.standard_normal((3, 4))
-    _, cache = student.sigmoid_forward(x)
+    out, cache = student.sigmoid_forward(x)
+    assert_close(out, 1.0 / (1.0 + np.exp(-x)),
+                 name="sigmoid_forward out (inputs of the gradient check)")
     dx = student.sigmoid_backward(dout, cache)
     check_gradients(student.sigmoid_forward, {"x": x}, {"x": dx}, dout=dout, output=0)
 
@@ -90,7 +98,8 @@ def test_tanh_forward_golden(student):
 def test_tanh_backward_gradcheck(student, rng):
     x = rng.standard_normal((3, 4))
     dout = rng.standard_normal((3, 4))
-    _, cache = student.tanh_forward(x)
+    out, cache = student.tanh_forward(x)
+    assert_close(out, np.tanh(x), name="tanh_forward out (inputs of the gradient check)")
     dx = student.tanh_backward(dout, cache)
     check_gradients(student.tanh_forward, {"x": x}, {"x": dx}, dout=dout, output=0)
 
@@ -119,7 +128,11 @@ def test_softmax_loss_uniform_scores(student, num_classes):
 def test_softmax_loss_gradcheck(student, rng):
     x = rng.standard_normal((4, 5))
     y = rng.integers(0, 5, 4)
-    _, dx = student.softmax_loss(x, y)
+    loss, dx = student.softmax_loss(x, y)
+    # The formula of the docstring, fine for scores this small.
+    probs = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    assert_close(loss, -np.mean(np.log(probs[np.arange(4), y])),
+                 name="softmax_loss loss (inputs of the gradient check)")
     check_gradients(student.softmax_loss, {"x": x, "y": y}, {"x": dx}, output=0)
 
 
@@ -137,7 +150,9 @@ def test_mse_loss_golden(student):
 def test_mse_loss_gradcheck(student, rng):
     x = rng.standard_normal((4, 3))
     y = rng.standard_normal((4, 3))
-    _, dx = student.mse_loss(x, y)
+    loss, dx = student.mse_loss(x, y)
+    assert_close(loss, 0.5 * np.sum((x - y) ** 2) / 4,
+                 name="mse_loss loss (inputs of the gradient check)")
     check_gradients(student.mse_loss, {"x": x, "y": y}, {"x": dx}, output=0)
 
 
@@ -173,7 +188,10 @@ def test_dropout_backward_gradcheck(student, rng):
     x = rng.standard_normal((5, 4))
     dout = rng.standard_normal((5, 4))
     param = {"mode": "train", "p": 0.7, "seed": 5}
-    _, cache = student.dropout_forward(x, param)
+    out, cache = student.dropout_forward(x, param)
+    np.random.seed(5)
+    mask = (np.random.rand(5, 4) < 0.7) / 0.7
+    assert_close(out, x * mask, name="dropout_forward out (inputs of the gradient check)")
     dx = student.dropout_backward(dout, cache)
     check_gradients(student.dropout_forward, {"x": x, "dropout_param": param}, {"x": dx},
                     dout=dout, output=0)
@@ -195,7 +213,10 @@ def test_batchnorm_running_averages_one_step(student, rng):
     x = rng.standard_normal((8, 4)) + 2.0
     bn_param = {"mode": "train", "momentum": 0.8,
                 "running_mean": np.zeros(4), "running_var": np.ones(4)}
-    student.batchnorm_forward(x, np.ones(4), np.zeros(4), bn_param)
+    out, _ = student.batchnorm_forward(x, np.ones(4), np.zeros(4), bn_param)
+    # The running averages are a side effect; the normalized output is what the layer is for.
+    assert_close(out, (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5),
+                 name="batchnorm_forward out (gamma 1, beta 0, the default eps 1e-5)")
     assert_close(bn_param["running_mean"], 0.2 * x.mean(axis=0), name="running_mean after one step")
     assert_close(bn_param["running_var"], 0.8 + 0.2 * x.var(axis=0),
                  name="running_var after one step (biased variance)")
@@ -207,7 +228,10 @@ def test_batchnorm_backward_gradcheck(student, rng):
     beta = rng.standard_normal(4)
     dout = rng.standard_normal((6, 4))
     bn_param = {"mode": "train"}
-    _, cache = student.batchnorm_forward(x, gamma, beta, bn_param)
+    out, cache = student.batchnorm_forward(x, gamma, beta, bn_param)
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5)
+    assert_close(out, gamma * x_hat + beta,
+                 name="batchnorm_forward out (inputs of the gradient check)")
     dx, dgamma, dbeta = student.batchnorm_backward(dout, cache)
     check_gradients(student.batchnorm_forward,
                     {"x": x, "gamma": gamma, "beta": beta, "bn_param": bn_param},

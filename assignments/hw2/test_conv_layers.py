@@ -2,8 +2,10 @@
 
 Forward passes are checked against values computed beforehand from a correct solution (on
 fixed inputs built by `ramp`) or against closed forms; backward passes by numerical gradient
-checks. The hidden tests check many more geometries (strides, padding, dilation, non-square
-inputs and kernels, batch of 1, one channel, one filter) the same way.
+checks. A gradient check differentiates your own forward pass, and a wrong forward (all zeros,
+say) agrees with a backward that is wrong the same way, so each gradient check also checks the
+forward pass it relies on. The hidden tests check many more geometries (strides, padding,
+dilation, non-square inputs and kernels, batch of 1, one channel, one filter) the same way.
 """
 import time
 
@@ -69,6 +71,37 @@ def golden_dilated_inputs():
             {"stride": 2, "pad": 1, "dilation": 2})
 
 
+def check_conv_golden(conv_forward):
+    """conv_forward (naive or im2col) on the two golden inputs gives the golden outputs."""
+    out, _ = conv_forward(*golden_conv_inputs())
+    assert_close(out, CONV_GOLDEN, name="out (stride 2, pad 1)", threshold=GOLDEN_THRESHOLD)
+    out, _ = conv_forward(*golden_dilated_inputs())
+    assert_close(out, CONV_DILATED_GOLDEN, name="out (stride 2, pad 1, dilation 2)",
+                 threshold=GOLDEN_THRESHOLD)
+
+
+def pool_by_windows(x, pool_param, reduce):
+    """Pooling written out one window at a time: reduce (np.max or np.mean) over each window."""
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    rows = range(0, x.shape[2] - ph + 1, stride)
+    cols = range(0, x.shape[3] - pw + 1, stride)
+    return np.stack([np.stack([reduce(x[:, :, r:r + ph, c:c + pw], axis=(2, 3)) for c in cols], -1)
+                     for r in rows], -2)
+
+
+def im2col_by_definition(x, HH, WW, stride, pad, dil):
+    """The im2col layout spelled out in the docstring, entry by entry (slow, for checking)."""
+    N, C, H, W = x.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Ho, Wo = (H + 2 * pad - dil * (HH - 1) - 1) // stride + 1, (W + 2 * pad - dil * (WW - 1) - 1) // stride + 1
+    expected = np.empty((C * HH * WW, N * Ho * Wo))
+    for c, p, q in np.ndindex(C, HH, WW):
+        for n, i, j in np.ndindex(N, Ho, Wo):
+            expected[(c * HH + p) * WW + q, (n * Ho + i) * Wo + j] = \
+                xpad[n, c, i * stride + p * dil, j * stride + q * dil]
+    return expected
+
+
 def conv_args(rng, x_shape, w_shape):
     return {
         "x": rng.standard_normal(x_shape),
@@ -117,6 +150,8 @@ def test_output_size_default_dilation(student):
     (8, 3, 1, 3, 1),   # (8 + 2 - 3) / 3 + 1 is not whole
 ])
 def test_output_size_rejects_bad_geometry(student, n, f, pad, stride, dilation):
+    # A conv_output_size that raises for every geometry must not pass: a good one first.
+    assert student.conv_output_size(7, 3, 0, 2, 1) == 3, "conv_output_size(7, 3, 0, 2, 1) should be 3"
     with pytest.raises(ValueError) as info:
         student.conv_output_size(n, f, pad, stride, dilation)
     message = str(info.value)
@@ -147,6 +182,8 @@ def test_conv_naive_forward_padding_is_zeros(student, rng):
     xpad = np.pad(a["x"], ((0, 0), (0, 0), (2, 2), (2, 2)))
     expected, _ = student.conv_forward_naive(xpad, a["w"], a["b"], {"stride": 1, "pad": 0})
     assert_close(out, expected, name="out with pad=2 (vs. conv of the zero-padded input, pad=0)")
+    # Both sides are your conv: a wrong one (all zeros, say) agrees with itself.
+    check_conv_golden(student.conv_forward_naive)
 
 
 def test_conv_naive_forward_dilation_is_spread_kernel(student, rng):
@@ -157,6 +194,7 @@ def test_conv_naive_forward_dilation_is_spread_kernel(student, rng):
     spread[:, :, ::2, ::2] = a["w"]
     expected, _ = student.conv_forward_naive(a["x"], spread, a["b"], {"stride": 1, "pad": 1})
     assert_close(out, expected, name="out with dilation=2 (vs. the zero-spread filter, dilation=1)")
+    check_conv_golden(student.conv_forward_naive)
 
 
 def test_conv_naive_forward_stride_subsamples(student, rng):
@@ -164,10 +202,12 @@ def test_conv_naive_forward_stride_subsamples(student, rng):
     out, _ = student.conv_forward_naive(a["x"], a["w"], a["b"], {"stride": 2, "pad": 0})
     dense, _ = student.conv_forward_naive(a["x"], a["w"], a["b"], {"stride": 1, "pad": 0})
     assert_close(out, dense[:, :, ::2, ::2], name="out with stride=2 (vs. stride 1, every other pixel)")
+    check_conv_golden(student.conv_forward_naive)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, conv_param", GRAD_CASES)
 def test_conv_naive_backward_gradcheck(student, rng, x_shape, w_shape, conv_param):
+    check_conv_golden(student.conv_forward_naive)
     a = conv_args(rng, x_shape, w_shape)
     out, cache = student.conv_forward_naive(a["x"], a["w"], a["b"], conv_param)
     dout = rng.standard_normal(np.shape(out))
@@ -198,6 +238,8 @@ def test_max_pool_forward_closed_form(student, rng):
 def test_max_pool_backward_gradcheck(student, rng, shape, pool_param):
     x = distinct(rng, shape)
     out, cache = student.max_pool_forward_naive(x, pool_param)
+    assert_close(out, pool_by_windows(x, pool_param, np.max),
+                 name="out (the inputs of the gradient check)")
     dout = rng.standard_normal(np.shape(out))
     dx = student.max_pool_backward_naive(dout, cache)
     check_gradients(student.max_pool_forward_naive, {"x": x, "pool_param": pool_param}, {"x": dx},
@@ -219,6 +261,8 @@ def test_avg_pool_forward_closed_form(student, rng):
 def test_avg_pool_backward_gradcheck(student, rng, shape, pool_param):
     x = rng.standard_normal(shape)
     out, cache = student.avg_pool_forward_naive(x, pool_param)
+    assert_close(out, pool_by_windows(x, pool_param, np.mean),
+                 name="out (the inputs of the gradient check)")
     dout = rng.standard_normal(np.shape(out))
     dx = student.avg_pool_backward_naive(dout, cache)
     check_gradients(student.avg_pool_forward_naive, {"x": x, "pool_param": pool_param}, {"x": dx},
@@ -244,15 +288,9 @@ def test_im2col_layout(student, rng):
     # The layout spelled out in the docstring, entry by entry.
     N, C, H, W, HH, WW, stride, pad, dil = 2, 2, 5, 7, 2, 3, 2, 1, 2
     x = rng.standard_normal((N, C, H, W))
-    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    Ho, Wo = (H + 2 * pad - dil * (HH - 1) - 1) // stride + 1, (W + 2 * pad - dil * (WW - 1) - 1) // stride + 1
-    expected = np.empty((C * HH * WW, N * Ho * Wo))
-    for c, p, q in np.ndindex(C, HH, WW):
-        for n, i, j in np.ndindex(N, Ho, Wo):
-            expected[(c * HH + p) * WW + q, (n * Ho + i) * Wo + j] = \
-                xpad[n, c, i * stride + p * dil, j * stride + q * dil]
     cols = student.im2col(x, HH, WW, stride, pad, dil)
-    assert_close(cols, expected, name="im2col(x, 2, 3, stride=2, pad=1, dilation=2)")
+    assert_close(cols, im2col_by_definition(x, HH, WW, stride, pad, dil),
+                 name="im2col(x, 2, 3, stride=2, pad=1, dilation=2)")
 
 
 @pytest.mark.parametrize("x_shape, HH, WW, stride, pad, dil", [
@@ -264,6 +302,8 @@ def test_col2im_is_adjoint_of_im2col(student, rng, x_shape, HH, WW, stride, pad,
     # dcols))/dx = col2im(dcols).
     x = rng.standard_normal(x_shape)
     cols = student.im2col(x, HH, WW, stride, pad, dil)
+    # The check differentiates your im2col: it must be the right one.
+    assert_close(cols, im2col_by_definition(x, HH, WW, stride, pad, dil), name="im2col(x)")
     dcols = rng.standard_normal(np.shape(cols))
     dx = student.col2im(dcols, x_shape, HH, WW, stride, pad, dil)
     check_gradients(student.im2col, {"x": x, "HH": HH, "WW": WW, "stride": stride, "pad": pad, "dilation": dil},
@@ -290,6 +330,7 @@ def test_conv_im2col_forward_1x1(student, rng):
 
 @pytest.mark.parametrize("x_shape, w_shape, conv_param", GRAD_CASES)
 def test_conv_im2col_backward_gradcheck(student, rng, x_shape, w_shape, conv_param):
+    check_conv_golden(student.conv_forward_im2col)
     a = conv_args(rng, x_shape, w_shape)
     out, cache = student.conv_forward_im2col(a["x"], a["w"], a["b"], conv_param)
     dout = rng.standard_normal(np.shape(out))

@@ -2,7 +2,10 @@
 
 Each function of rnn_layers.py is tested once here: forward passes against values computed
 beforehand from a correct solution (on fixed inputs built by `wave`), backward passes by
-numerical gradient checks. The hidden tests check more shapes and edge cases the same way.
+numerical gradient checks. A gradient check differentiates your own forward pass, and a wrong
+forward (all zeros, say) agrees with a backward that is wrong the same way, so each backward
+test first checks its forward pass on the fixed inputs of the forward test. The hidden tests
+check more shapes and edge cases the same way.
 """
 import warnings
 
@@ -50,7 +53,8 @@ def test_sigmoid_values(student):
 
 # --- vanilla RNN ----------------------------------------------------------------------------------
 
-def test_rnn_step_forward(student):
+def check_rnn_step_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     x = wave((2, 3), 0.1)
     prev_h = wave((2, 4), 0.2, 0.5)
     Wx = wave((3, 4), 0.3, 0.4)
@@ -64,7 +68,12 @@ def test_rnn_step_forward(student):
     assert_close(next_h, expected, name="next_h", threshold=GOLDEN_THRESHOLD)
 
 
+def test_rnn_step_forward(student):
+    check_rnn_step_golden(student)
+
+
 def test_rnn_step_backward(student, rng):
+    check_rnn_step_golden(student)  # the forward the gradient check differentiates
     N, D, H = 3, 4, 5
     args = {
         "x": rng.standard_normal((N, D)),
@@ -80,7 +89,8 @@ def test_rnn_step_backward(student, rng):
                     threshold=STEP_THRESHOLD)
 
 
-def test_rnn_seq_forward(student):
+def check_rnn_seq_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     x = wave((2, 2, 3), 0.6)
     h0 = wave((2, 2), 0.7, 0.5)
     Wx = wave((3, 2), 0.8, 0.5)
@@ -94,7 +104,12 @@ def test_rnn_seq_forward(student):
     assert_close(h, expected, name="h", threshold=GOLDEN_THRESHOLD)
 
 
+def test_rnn_seq_forward(student):
+    check_rnn_seq_golden(student)
+
+
 def test_rnn_seq_backward(student, rng):
+    check_rnn_seq_golden(student)  # the forward the gradient check differentiates
     N, T, D, H = 2, 4, 3, 5
     args = {
         "x": rng.standard_normal((N, T, D)),
@@ -112,7 +127,8 @@ def test_rnn_seq_backward(student, rng):
 
 # --- LSTM -----------------------------------------------------------------------------------------
 
-def test_lstm_step_forward(student):
+def check_lstm_step_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     x = wave((2, 3), 1.1)
     prev_h = wave((2, 2), 1.2, 0.5)
     prev_c = wave((2, 2), 1.3)
@@ -124,6 +140,10 @@ def test_lstm_step_forward(student):
     expected_c = np.array([[0.7881579926, 0.3608721733], [-0.8155178397, -0.8707825283]])
     assert_close(next_c, expected_c, name="next_c", threshold=GOLDEN_THRESHOLD)
     assert_close(next_h, expected_h, name="next_h", threshold=GOLDEN_THRESHOLD)
+
+
+def test_lstm_step_forward(student):
+    check_lstm_step_golden(student)
 
 
 def test_lstm_step_gate_order(student):
@@ -147,6 +167,7 @@ def test_lstm_step_gate_order(student):
 
 
 def test_lstm_step_backward(student, rng):
+    check_lstm_step_golden(student)  # the forward the gradient check differentiates
     N, D, H = 3, 4, 5
     args = {
         "x": rng.standard_normal((N, D)),
@@ -170,7 +191,8 @@ def test_lstm_step_backward(student, rng):
                      noise=noise_h[name] + noise_c[name])
 
 
-def test_lstm_seq_forward(student):
+def check_lstm_seq_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     x = wave((2, 2, 3), 1.7)
     h0 = wave((2, 2), 1.8, 0.5)
     Wx = wave((3, 8), 1.9, 0.5)
@@ -184,7 +206,12 @@ def test_lstm_seq_forward(student):
     assert_close(h, expected, name="h", threshold=GOLDEN_THRESHOLD)
 
 
+def test_lstm_seq_forward(student):
+    check_lstm_seq_golden(student)
+
+
 def test_lstm_seq_backward(student, rng):
+    check_lstm_seq_golden(student)  # the forward the gradient check differentiates
     N, T, D, H = 2, 4, 3, 3
     args = {
         "x": rng.standard_normal((N, T, D)),
@@ -200,7 +227,8 @@ def test_lstm_seq_backward(student, rng):
 
 # --- time-distributed layers -------------------------------------------------------------------
 
-def test_embedding_forward(student):
+def check_embedding_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     W = np.arange(12.0).reshape(4, 3)
     x = np.array([[3, 0, 3], [1, 2, 0]])
     out, _ = student.word_embedding_forward(x, W)
@@ -211,7 +239,12 @@ def test_embedding_forward(student):
     assert_close(out, expected, name="out")
 
 
+def test_embedding_forward(student):
+    check_embedding_golden(student)
+
+
 def test_embedding_backward(student, rng):
+    check_embedding_golden(student)  # the forward the gradient check differentiates
     V, D = 5, 3
     # Word 2 appears three times and word 4 never: their rows of dW show whether repeated
     # words add up their gradients and whether unused words get zero.
@@ -224,7 +257,8 @@ def test_embedding_backward(student, rng):
                     dout=dout, output=0, threshold=STEP_THRESHOLD)
 
 
-def test_temporal_affine_forward(student):
+def check_temporal_affine_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     x = wave((2, 2, 3), 2.2)
     w = wave((3, 2), 2.3)
     b = wave((2,), 2.4)
@@ -236,7 +270,12 @@ def test_temporal_affine_forward(student):
     assert_close(out, expected, name="out", threshold=GOLDEN_THRESHOLD)
 
 
+def test_temporal_affine_forward(student):
+    check_temporal_affine_golden(student)
+
+
 def test_temporal_affine_backward(student, rng):
+    check_temporal_affine_golden(student)  # the forward the gradient check differentiates
     N, T, D, M = 2, 3, 4, 5
     args = {
         "x": rng.standard_normal((N, T, D)),
@@ -250,7 +289,8 @@ def test_temporal_affine_backward(student, rng):
                     threshold=STEP_THRESHOLD)
 
 
-def test_temporal_softmax_loss_value(student):
+def check_temporal_softmax_loss_golden(student):
+    """The values of a correct solution on fixed inputs (the backward test checks them too)."""
     x = wave((2, 3, 4), 2.5, 2.0)
     y = np.array([[0, 3, 1], [2, 2, 0]])
     mask = np.array([[True, True, False], [True, False, False]])
@@ -262,7 +302,12 @@ def test_temporal_softmax_loss_value(student):
                  name="loss for all-zero scores (sum over unmasked steps, mean over the batch)")
 
 
+def test_temporal_softmax_loss_value(student):
+    check_temporal_softmax_loss_golden(student)
+
+
 def test_temporal_softmax_loss_backward(student, rng):
+    check_temporal_softmax_loss_golden(student)  # the forward the gradient check differentiates
     N, T, V = 3, 4, 5
     x = rng.standard_normal((N, T, V))
     y = rng.integers(0, V, size=(N, T))

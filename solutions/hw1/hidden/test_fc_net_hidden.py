@@ -58,16 +58,21 @@ def test_fc_net_loss_and_grads_match_reference(student, reference, config):
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_fc_net_gradcheck_hidden(student, config):
-    model = build(student, config)
+def test_fc_net_gradcheck_hidden(student, reference, config):
+    model, ref = build(student, config), build(reference, config)
     X, y = batch(config)
     # Biases start at 0, so an example whose hidden units are all off (ReLU or dropout)
     # would put the next layer exactly on the ReLU kink; small random biases avoid that.
     shift = np.random.default_rng(7)
     for name in sorted(model.params):
         if name.startswith("b") and name[1:].isdigit():
-            model.params[name] = 0.1 * shift.standard_normal(np.shape(model.params[name]))
-    _, grads = model.loss(X, y)
+            value = 0.1 * shift.standard_normal(np.shape(model.params[name]))
+            model.params[name] = value
+            ref.params[name] = value.copy()
+    loss, grads = model.loss(X, y)
+    # The numerical gradients below are those of the student's own loss: it must be the right
+    # loss (a net whose loss and gradients are all zero would pass the check alone).
+    assert_close(loss, ref.loss(X, y)[0], name=f"loss, config {config}")
     assert sorted(grads) == sorted(model.params), (
         f"grads must have the keys of params {sorted(model.params)}, got {sorted(grads)}"
     )
@@ -99,7 +104,7 @@ def test_fc_net_batch_of_one(student, reference):
         assert_close(grads[k], ref_grads[k], name=f"grads['{k}'] for a batch of one", threshold=1e-6)
 
 
-def test_fc_net_dtype_float32(student):
+def test_fc_net_dtype_float32(student, reference):
     model = build(student, "batchnorm", dtype=np.float32)
     for k in sorted(model.params):
         dtype = model.params[k].dtype
@@ -109,6 +114,11 @@ def test_fc_net_dtype_float32(student):
     assert np.isfinite(loss), f"loss is {loss}"
     scores = model.loss(X)
     assert scores.dtype == np.float32, f"scores have dtype {scores.dtype}, expected float32 (the net's dtype)"
+    # Right dtype, and right values: float32 rounding (about 1e-7) is all that may differ.
+    ref = build(reference, "batchnorm", dtype=np.float32)
+    ref_loss, _ = ref.loss(X, y)
+    assert_close(loss, ref_loss, name="loss of a float32 net", threshold=1e-4)
+    assert_close(scores, ref.loss(X), name="scores of a float32 net (test mode)", threshold=1e-4)
 
 
 def test_fc_net_test_mode_uses_running_stats(student, reference):

@@ -31,13 +31,16 @@ def test_affine_matches_reference(student, reference, rng, x_shape, M):
 
 
 @pytest.mark.parametrize("x_shape,M", AFFINE_SHAPES, ids=lambda v: str(v))
-def test_affine_gradcheck_shapes(student, rng, x_shape, M):
+def test_affine_gradcheck_shapes(student, reference, rng, x_shape, M):
     D = int(np.prod(x_shape[1:]))
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal((D, M))
     b = rng.standard_normal(M)
     dout = rng.standard_normal((x_shape[0], M))
-    _, cache = student.affine_forward(x, w, b)
+    out, cache = student.affine_forward(x, w, b)
+    # The check differentiates the student's own forward: it means something only when that
+    # forward is right (a zero forward and a zero backward agree with each other).
+    assert_close(out, reference.affine_forward(x, w, b)[0], name=f"affine_forward out for x of shape {x_shape}")
     dx, dw, db = student.affine_backward(dout, cache)
     check_gradients(student.affine_forward, {"x": x, "w": w, "b": b},
                     {"x": dx, "w": dw, "b": db}, dout=dout, output=0, threshold=1e-7)
@@ -51,6 +54,8 @@ ACT_SHAPES = [(1, 1), (1, 7), (5, 3), (2, 3, 4)]
 @pytest.mark.parametrize("shape", ACT_SHAPES, ids=str)
 def test_relu_matches_reference(student, reference, rng, shape):
     x = away_from_zero(rng, shape)
+    # At least one active unit: on all-negative inputs an all-zero relu would be right.
+    x.flat[0] = abs(x.flat[0])
     dout = rng.standard_normal(shape)
     out, cache = student.relu_forward(x)
     assert_close(out, reference.relu_forward(x)[0], name=f"relu_forward out, shape {shape}")
@@ -128,10 +133,12 @@ def test_softmax_loss_huge_logits(student, reference):
     assert_close(dx, ref_dx, name="softmax_loss dx with logits of 1e4")
 
 
-def test_softmax_loss_is_batch_mean(student, rng):
+def test_softmax_loss_is_batch_mean(student, reference, rng):
     x = rng.standard_normal((4, 5))
     y = rng.integers(0, 5, 4)
     whole, _ = student.softmax_loss(x, y)
+    # The mean of wrong per-row losses (all zero, say) would equal itself: check the value too.
+    assert_close(whole, reference.softmax_loss(x, y)[0], name="softmax_loss of a batch")
     rows = [student.softmax_loss(x[i:i + 1], y[i:i + 1])[0] for i in range(4)]
     assert_close(whole, np.mean(rows), name="softmax_loss of a batch (the mean of per-row losses)")
 
@@ -148,8 +155,14 @@ def test_mse_loss_matches_reference(student, reference, rng, x_shape, y_shape):
     check_gradients(student.mse_loss, {"x": x, "y": y}, {"x": dx}, output=0)
 
 
-def test_mse_loss_perfect_prediction(student, rng):
+def test_mse_loss_perfect_prediction(student, reference, rng):
     x = rng.standard_normal((3, 2))
+    # First an imperfect prediction: a loss that is always zero must not pass this test.
+    y = rng.standard_normal((3, 2))
+    loss, dx = student.mse_loss(x, y)
+    ref_loss, ref_dx = reference.mse_loss(x, y)
+    assert_close(loss, ref_loss, name="mse_loss loss (predictions differ from targets)")
+    assert_close(dx, ref_dx, name="mse_loss dx (predictions differ from targets)")
     loss, dx = student.mse_loss(x, x.copy())
     assert_close(loss, 0.0, name="mse_loss when predictions equal targets")
     assert_close(dx, np.zeros((3, 2)), name="mse_loss dx when predictions equal targets")
@@ -186,11 +199,14 @@ def test_dropout_test_mode_ignores_p(student, rng):
     assert_close(student.dropout_backward(dout, cache), dout, name="dropout_backward dx in test mode")
 
 
-def test_dropout_gradcheck_hidden(student, rng):
+def test_dropout_gradcheck_hidden(student, reference, rng):
     x = rng.standard_normal((3, 4, 2))
     dout = rng.standard_normal((3, 4, 2))
     param = {"mode": "train", "p": 0.4, "seed": 9}
-    _, cache = student.dropout_forward(x, param)
+    out, cache = student.dropout_forward(x, param)
+    # The gradient check differentiates this forward: it must be the right one.
+    assert_close(out, reference.dropout_forward(x, dict(param))[0],
+                 name="dropout_forward out (p=0.4, seed=9)")
     dx = student.dropout_backward(dout, cache)
     check_gradients(student.dropout_forward, {"x": x, "dropout_param": param}, {"x": dx},
                     dout=dout, output=0)
@@ -217,14 +233,17 @@ def test_batchnorm_train_matches_reference(student, reference, rng, shape):
 
 
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
-def test_batchnorm_gradcheck_hidden(student, rng, shape):
+def test_batchnorm_gradcheck_hidden(student, reference, rng, shape):
     N, D = shape
     x = 2.0 * rng.standard_normal(shape) + 0.5
     gamma = rng.standard_normal(D)
     beta = rng.standard_normal(D)
     dout = rng.standard_normal(shape)
     bn_param = {"mode": "train", "eps": 1e-5}
-    _, cache = student.batchnorm_forward(x, gamma, beta, bn_param)
+    out, cache = student.batchnorm_forward(x, gamma, beta, bn_param)
+    # The gradient check differentiates this forward: it must be the right one.
+    assert_close(out, reference.batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": 1e-5})[0],
+                 name=f"batchnorm_forward out (train), shape {shape}")
     dx, dgamma, dbeta = student.batchnorm_backward(dout, cache)
     check_gradients(student.batchnorm_forward,
                     {"x": x, "gamma": gamma, "beta": beta, "bn_param": bn_param},
@@ -237,8 +256,10 @@ def test_batchnorm_running_averages_many_steps(student, reference, rng):
     ref = {"mode": "train", "momentum": 0.7}
     for step in range(4):
         x = rng.standard_normal((6, 3)) * (step + 1) + step
-        student.batchnorm_forward(x, gamma, beta, mine)
-        reference.batchnorm_forward(x, gamma, beta, ref)
+        out, _ = student.batchnorm_forward(x, gamma, beta, mine)
+        ref_out, _ = reference.batchnorm_forward(x, gamma, beta, ref)
+        # The running averages are a side effect; the output is what the layer is for.
+        assert_close(out, ref_out, name=f"batchnorm_forward out at step {step + 1}")
         for key in ("running_mean", "running_var"):
             assert key in mine, f"bn_param has no '{key}' after a training step: store it there"
             assert_close(mine[key], ref[key], name=f"bn_param['{key}'] after step {step + 1}")

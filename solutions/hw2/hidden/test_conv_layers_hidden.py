@@ -116,7 +116,12 @@ def test_output_size_hidden_random(student, reference):
                                  f"dilation={dil}) returned {got!r}, expected {expected}")
 
 
-def test_output_size_hidden_message_names_numbers(student):
+def test_output_size_hidden_message_names_numbers(student, reference):
+    # A conv_output_size that raises for every geometry must not pass: a valid one first.
+    got = student.conv_output_size(13, 4, 1, 2, 2)
+    assert got == reference.conv_output_size(13, 4, 1, 2, 2), (
+        f"conv_output_size(n=13, f=4, pad=1, stride=2, dilation=2) returned {got!r}, expected 5"
+    )
     with pytest.raises(ValueError) as info:
         student.conv_output_size(12, 4, 1, 3, 2)
     message = str(info.value)
@@ -197,10 +202,23 @@ def test_im2col_hidden_vs_reference(student, reference, rng, x_shape, w_shape, c
     _, _, HH, WW = w_shape
     geometry = (HH, WW, conv_param["stride"], conv_param["pad"], conv_param.get("dilation", 1))
     x = rng.standard_normal(x_shape)
-    assert_close(student.im2col(x, *geometry), reference.im2col(x, *geometry), name="im2col(x)")
-    cols = rng.standard_normal(np.shape(reference.im2col(x, *geometry)))
+    expected = reference.im2col(x, *geometry)
+    assert_close(student.im2col(x, *geometry), expected, name="im2col(x)")
+    cols = rng.standard_normal(np.shape(expected))
     assert_close(student.col2im(cols, x_shape, *geometry), reference.col2im(cols, x_shape, *geometry),
                  name="col2im(cols)", threshold=MATCH_THRESHOLD)
+    if not np.any(expected):
+        # Every tap of this geometry reads padding, so both answers are all zeros, which an
+        # im2col and col2im that return zeros for everything would match: check the first
+        # edge case too, whose windows read the input.
+        (x_shape, (_, _, HH, WW), p) = EDGE_CASES[0]
+        geometry = (HH, WW, p["stride"], p["pad"], p.get("dilation", 1))
+        x = rng.standard_normal(x_shape)
+        assert_close(student.im2col(x, *geometry), reference.im2col(x, *geometry),
+                     name=f"im2col(x) ({_case_id(*EDGE_CASES[0])})")
+        cols = rng.standard_normal(np.shape(reference.im2col(x, *geometry)))
+        assert_close(student.col2im(cols, x_shape, *geometry), reference.col2im(cols, x_shape, *geometry),
+                     name=f"col2im(cols) ({_case_id(*EDGE_CASES[0])})", threshold=MATCH_THRESHOLD)
 
 
 # --- vectorized convolution -------------------------------------------------------------------

@@ -117,13 +117,16 @@ def test_adam_trajectory(student, reference, rng, config):
     run_trajectory(student, reference, rng, "adam", config)
 
 
-def test_adam_step_count_in_config(student):
+def test_adam_step_count_in_config(student, reference):
     # t counts the steps taken; a run resumed from a saved config continues the count.
     w, dw = np.full((2, 2), 0.5), np.full((2, 2), -0.25)
-    config = None
+    w_r, config, config_r = w.copy(), None, None
     for _ in range(3):
         w, config = student.adam(w, dw, config)
+        w_r, config_r = reference.adam(w_r, dw, config_r)
     assert config.get("t") == 3, f"adam: after 3 steps config['t'] should be 3, got {config.get('t')!r}"
+    # Counting steps is bookkeeping; the steps must be taken too.
+    assert_close(w, w_r, name="adam: w after 3 steps from the defaults")
 
 
 # --- the update interface --------------------------------------------------------------------
@@ -200,12 +203,16 @@ def test_config_state_carried_across_calls(student, reference, rng, rule):
 
 
 @pytest.mark.parametrize("rule", RULES)
-def test_inputs_not_modified(student, rng, rule):
+def test_inputs_not_modified(student, reference, rng, rule):
     w, dw = _inputs(rng)
     w_passed, dw_passed = w.copy(), dw.copy()
-    config = None
-    for _ in range(2):  # the second call has state, so in-place updates of it are exercised
+    config = ref_config = None
+    for step in (1, 2):  # the second call has state, so in-place updates of it are exercised
         next_w, config = getattr(student, rule)(w_passed, dw_passed, config)
+        expected, ref_config = getattr(reference, rule)(w.copy(), dw.copy(), ref_config)
+        # Leaving the inputs alone is easy for a rule that returns anything at all: the value
+        # must be the step too.
+        assert_close(next_w, expected, name=f"{rule}: next_w of call {step} (from w, dw, the same each time)")
         assert np.array_equal(dw_passed, dw), (
             f"{rule} changed the gradient dw it was given; leave dw as it is"
         )
@@ -249,7 +256,15 @@ def test_clip_result_has_max_norm(student, rng):
     )
 
 
-def test_clip_zero_gradient(student):
+def test_clip_zero_gradient(student, reference, rng):
+    # Returning the input unchanged is right for zero gradients: a clip that never clips
+    # would pass on those alone, so first a gradient that does need clipping.
+    big = _grads(rng, 3.0)
+    clipped, total_norm = student.clip_grad_norm(copy.deepcopy(big), 1.0)
+    exp_clipped, exp_norm = reference.clip_grad_norm(copy.deepcopy(big), 1.0)
+    assert_close(total_norm, exp_norm, name="total_norm (a gradient of norm above max_norm=1)")
+    for key in big:
+        assert_close(clipped[key], exp_clipped[key], name=f"clipped['{key}'] (norm above max_norm=1)")
     grads = {"W": np.zeros((3, 2)), "b": np.zeros(2)}
     clipped, total_norm = student.clip_grad_norm(grads, 1.0)
     assert float(total_norm) == 0.0, f"the norm of all-zero gradients is 0.0, got {total_norm!r}"
@@ -270,10 +285,15 @@ def test_clip_norm_below_max_unchanged(student, rng):
                      name=f"clipped['{key}'] (norm below max_norm: unchanged)")
 
 
-def test_clip_inputs_not_modified(student, rng):
+def test_clip_inputs_not_modified(student, reference, rng):
     grads = _grads(rng, 4.0)
     passed = copy.deepcopy(grads)
-    student.clip_grad_norm(passed, 1.0)
+    clipped, total_norm = student.clip_grad_norm(passed, 1.0)
+    # Leaving the input alone is easy for a clip that does nothing: the result must be right.
+    exp_clipped, exp_norm = reference.clip_grad_norm(copy.deepcopy(grads), 1.0)
+    assert_close(total_norm, exp_norm, name="total_norm")
+    for key in grads:
+        assert_close(clipped[key], exp_clipped[key], name=f"clipped['{key}'] (max_norm 1)")
     assert sorted(passed) == sorted(grads), "clip_grad_norm changed the keys of the dict it was given"
     for key in grads:
         assert np.array_equal(passed[key], grads[key]), (

@@ -49,6 +49,14 @@ def assert_all_close(got, expected, names, threshold=MATCH_THRESHOLD, what="expe
         assert_close(g, e, name=n, threshold=threshold, what=what)
 
 
+def check_forward(got, expected, name):
+    """The forward value a gradient check differentiates, against the reference: the check
+    compares the backward with numerical gradients of the student's own forward, which a
+    wrong forward (all zeros, say) and a backward wrong the same way would pass."""
+    assert_close(got, expected, name=f"{name} (the forward pass of the gradient check)",
+                 threshold=MATCH_THRESHOLD)
+
+
 # --- sigmoid -------------------------------------------------------------------------------------
 
 def test_sigmoid_extremes_hidden(student):
@@ -95,12 +103,13 @@ def test_sigmoid_lstm_huge_preactivations_hidden(student, reference, rng):
 # --- vanilla RNN ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", STEP_SHAPES, ids=shape_id)
-def test_rnn_step_gradcheck_hidden(student, rng, shape):
+def test_rnn_step_gradcheck_hidden(student, reference, rng, shape):
     N, D, H = shape
     args = {"x": rng.standard_normal((N, D)), "prev_h": rng.standard_normal((N, H)),
             **rnn_params(rng, D, H)}
     dnext_h = rng.standard_normal((N, H))
-    _, cache = student.rnn_step_forward(*args.values())
+    next_h, cache = student.rnn_step_forward(*args.values())
+    check_forward(next_h, reference.rnn_step_forward(*args.values())[0], "next_h")
     grads = dict(zip(args, student.rnn_step_backward(dnext_h, cache)))
     check_gradients(student.rnn_step_forward, args, grads, dout=dnext_h, output=0,
                     threshold=STEP_THRESHOLD)
@@ -121,12 +130,13 @@ def test_rnn_step_matches_reference_hidden(student, reference, rng, shape):
 
 
 @pytest.mark.parametrize("shape", SEQUENCE_SHAPES, ids=shape_id)
-def test_rnn_seq_gradcheck_hidden(student, rng, shape):
+def test_rnn_seq_gradcheck_hidden(student, reference, rng, shape):
     N, T, D, H = shape
     args = {"x": rng.standard_normal((N, T, D)), "h0": rng.standard_normal((N, H)),
             **rnn_params(rng, D, H)}
     dh = rng.standard_normal((N, T, H))
-    _, cache = student.rnn_forward(*args.values())
+    h, cache = student.rnn_forward(*args.values())
+    check_forward(h, reference.rnn_forward(*args.values())[0], "h")
     grads = dict(zip(args, student.rnn_backward(dh, cache)))
     check_gradients(student.rnn_forward, args, grads, dout=dh, output=0,
                     threshold=SEQUENCE_THRESHOLD)
@@ -162,13 +172,16 @@ def test_rnn_seq_last_step_only_hidden(student, reference, rng):
 # --- LSTM -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", STEP_SHAPES, ids=shape_id)
-def test_lstm_step_gradcheck_hidden(student, rng, shape):
+def test_lstm_step_gradcheck_hidden(student, reference, rng, shape):
     N, D, H = shape
     args = {"x": rng.standard_normal((N, D)), "prev_h": rng.standard_normal((N, H)),
             "prev_c": rng.standard_normal((N, H)), **lstm_params(rng, D, H)}
     dnext_h = rng.standard_normal((N, H))
     dnext_c = rng.standard_normal((N, H))
-    _, _, cache = student.lstm_step_forward(*args.values())
+    next_h, next_c, cache = student.lstm_step_forward(*args.values())
+    ref_h, ref_c, _ = reference.lstm_step_forward(*args.values())
+    check_forward(next_c, ref_c, "next_c")
+    check_forward(next_h, ref_h, "next_h")
     grads = dict(zip(args, student.lstm_step_backward(dnext_h, dnext_c, cache)))
     via_h, noise_h = numeric_gradients(student.lstm_step_forward, args, list(args),
                                        dout=dnext_h, output=0, return_noise=True)
@@ -181,14 +194,17 @@ def test_lstm_step_gradcheck_hidden(student, rng, shape):
 
 
 @pytest.mark.parametrize("which", ["dnext_h", "dnext_c"])
-def test_lstm_step_gradcheck_one_output_hidden(student, rng, which):
+def test_lstm_step_gradcheck_one_output_hidden(student, reference, rng, which):
     # Only one output carries a gradient: catches a backward that ignores or mixes up one path.
     N, D, H = 2, 3, 4
     args = {"x": rng.standard_normal((N, D)), "prev_h": rng.standard_normal((N, H)),
             "prev_c": rng.standard_normal((N, H)), **lstm_params(rng, D, H)}
     up = rng.standard_normal((N, H))
     zero = np.zeros((N, H))
-    _, _, cache = student.lstm_step_forward(*args.values())
+    next_h, next_c, cache = student.lstm_step_forward(*args.values())
+    ref_h, ref_c, _ = reference.lstm_step_forward(*args.values())
+    check_forward(next_c, ref_c, "next_c")
+    check_forward(next_h, ref_h, "next_h")
     if which == "dnext_h":
         grads = student.lstm_step_backward(up, zero, cache)
     else:
@@ -214,12 +230,13 @@ def test_lstm_step_matches_reference_hidden(student, reference, rng, shape):
 
 
 @pytest.mark.parametrize("shape", SEQUENCE_SHAPES, ids=shape_id)
-def test_lstm_seq_gradcheck_hidden(student, rng, shape):
+def test_lstm_seq_gradcheck_hidden(student, reference, rng, shape):
     N, T, D, H = shape
     args = {"x": rng.standard_normal((N, T, D)), "h0": rng.standard_normal((N, H)),
             **lstm_params(rng, D, H)}
     dh = rng.standard_normal((N, T, H))
-    _, cache = student.lstm_forward(*args.values())
+    h, cache = student.lstm_forward(*args.values())
+    check_forward(h, reference.lstm_forward(*args.values())[0], "h")
     grads = dict(zip(args, student.lstm_backward(dh, cache)))
     check_gradients(student.lstm_forward, args, grads, dout=dh, output=0,
                     threshold=SEQUENCE_THRESHOLD)
@@ -254,12 +271,13 @@ def test_lstm_seq_one_step_is_a_step_from_zero_cell_hidden(student, reference, r
 # --- time-distributed layers -------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(2, 4, 5, 3), (1, 1, 3, 2), (3, 2, 1, 4)], ids=shape_id)
-def test_embedding_gradcheck_hidden(student, rng, shape):
+def test_embedding_gradcheck_hidden(student, reference, rng, shape):
     N, T, V, D = shape
     x = rng.integers(0, V, size=(N, T))
     W = rng.standard_normal((V, D))
     dout = rng.standard_normal((N, T, D))
-    _, cache = student.word_embedding_forward(x, W)
+    out, cache = student.word_embedding_forward(x, W)
+    check_forward(out, reference.word_embedding_forward(x, W)[0], "out")
     dW = student.word_embedding_backward(dout, cache)
     check_gradients(student.word_embedding_forward, {"x": x, "W": W}, {"W": dW},
                     dout=dout, output=0, threshold=STEP_THRESHOLD)
@@ -279,12 +297,13 @@ def test_embedding_matches_reference_hidden(student, reference, rng):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 2, 3), (3, 2, 1, 1)], ids=shape_id)
-def test_temporal_affine_gradcheck_hidden(student, rng, shape):
+def test_temporal_affine_gradcheck_hidden(student, reference, rng, shape):
     N, T, D, M = shape
     args = {"x": rng.standard_normal((N, T, D)), "w": rng.standard_normal((D, M)),
             "b": rng.standard_normal(M)}
     dout = rng.standard_normal((N, T, M))
-    _, cache = student.temporal_affine_forward(*args.values())
+    out, cache = student.temporal_affine_forward(*args.values())
+    check_forward(out, reference.temporal_affine_forward(*args.values())[0], "out")
     grads = dict(zip(args, student.temporal_affine_backward(dout, cache)))
     check_gradients(student.temporal_affine_forward, args, grads, dout=dout, output=0,
                     threshold=STEP_THRESHOLD)
@@ -321,12 +340,13 @@ def softmax_mask(kind, rng, N, T):
      ((1, 1, 3), "all"), ((2, 1, 4), "lengths"), ((2, 3, 4), "one_empty")],
     ids=lambda v: shape_id(v) if isinstance(v, tuple) else v,
 )
-def test_temporal_softmax_gradcheck_hidden(student, rng, shape, kind):
+def test_temporal_softmax_gradcheck_hidden(student, reference, rng, shape, kind):
     N, T, V = shape
     x = rng.standard_normal((N, T, V))
     y = rng.integers(0, V, size=(N, T))
     mask = softmax_mask(kind, rng, N, T)
-    _, dx = student.temporal_softmax_loss(x, y, mask)
+    loss, dx = student.temporal_softmax_loss(x, y, mask)
+    check_forward(loss, reference.temporal_softmax_loss(x, y, mask)[0], "loss")
     check_gradients(student.temporal_softmax_loss, {"x": x, "y": y, "mask": mask}, {"x": dx},
                     output=0, threshold=STEP_THRESHOLD)
 
@@ -343,12 +363,16 @@ def test_temporal_softmax_matches_reference_hidden(student, reference, rng, kind
     assert_close(dx, ref_dx, name="dx", threshold=MATCH_THRESHOLD)
 
 
-def test_temporal_softmax_ignores_masked_steps_hidden(student, rng):
+def test_temporal_softmax_ignores_masked_steps_hidden(student, reference, rng):
     N, T, V = 3, 4, 5
     x = rng.standard_normal((N, T, V))
     y = rng.integers(0, V, size=(N, T))
     mask = softmax_mask("lengths", rng, N, T)
     loss, dx = student.temporal_softmax_loss(x, y, mask)
+    # Ignoring masked steps is easy for a loss that ignores everything: the values first.
+    ref_loss, ref_dx = reference.temporal_softmax_loss(x, y, mask)
+    assert_close(loss, ref_loss, name="loss", threshold=MATCH_THRESHOLD)
+    assert_close(dx, ref_dx, name="dx", threshold=MATCH_THRESHOLD)
     # Whatever the scores and labels at masked steps, nothing changes.
     x2 = np.where(mask[:, :, None], x, 100.0 * rng.standard_normal((N, T, V)))
     y2 = np.where(mask, y, (y + 1) % V)
