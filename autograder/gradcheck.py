@@ -148,6 +148,33 @@ def _evaluate_many(
     return [_select(f(*args, **kwargs), output) for args in arglists]
 
 
+class EntryFunction:
+    """value -> fn(*args, **kwargs), with container[key] = value set first: a model's loss as a
+    function of one of its parameters (``EntryFunction(model.params, "W1", model.loss, X, y)``).
+
+    Its .map evaluates many values at once; when the container is the grading proxy's (it has
+    ``map_assign``) that is one round trip to the worker instead of one per value. Either way
+    the container is left holding the last value, so restore it afterwards.
+    """
+
+    def __init__(self, container: Any, key: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.container, self.key, self.fn, self.args, self.kwargs = container, key, fn, args, kwargs
+
+    def __call__(self, value: Any) -> Any:
+        self.container[self.key] = value
+        return self.fn(*self.args, **self.kwargs)
+
+    def map(self, arglists: list[tuple], kwargs: Mapping[str, Any] | None = None,
+            output: int | None = None) -> list[Any]:
+        if kwargs:
+            raise TypeError("EntryFunction takes its keyword arguments when it is made")
+        values = [a[0] for a in arglists]
+        batched = getattr(self.container, "map_assign", None)
+        if callable(batched):
+            return batched(self.key, values, self.fn, self.args, self.kwargs, output=output)
+        return [_select(self(v), output) for v in values]
+
+
 def numeric_gradients(
     f: Callable[..., Any],
     args: Mapping[str, Any],

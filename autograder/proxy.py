@@ -572,6 +572,18 @@ class RemoteContainer(RemoteObject):
         answer = object.__getattribute__(self, "_kind") != "dict"
         self._req("setitem", f"setting an item of {self._what()}", {"key": key, "value": value}, answer=answer)
 
+    def map_assign(self, key: Any, values: list, fn: Any, args: tuple = (), kwargs: dict | None = None,
+                   output: int | None = None) -> list:
+        """For each value: self[key] = value, then fn(*args, **kwargs)[output]; one round trip.
+        The container keeps the last value, as the same loop run here would leave it."""
+        values = list(values)
+        _, result = self._req("map_assign", f"{self._what()}[...] = value, then a call (batched)",
+                              {"key": key, "values": values, "fn": fn, "args": list(args),
+                               "kwargs": dict(kwargs or {})}, scale=max(1, len(values)), output=output)
+        if type(result) is not list or len(result) != len(values):
+            raise GraderProtocolError("a batched call returned the wrong number of results")
+        return result
+
     def value(self) -> Any:
         """A copy of the whole container, by value."""
         return self._req("value", f"reading {self._what()}")[1]

@@ -6,8 +6,8 @@ protocol.py, so it imports nothing from the engine. The loop:
 
     init  -> the scratch folder, module names, forbidden imports, output cap
     reset -> drop every handle and import the student's modules fresh (once per test)
-    then one request per frame: lookup, call, map, getattr, setattr, getitem, setitem,
-    delitem, len, keys, contains, bool, value
+    then one request per frame: lookup, call, map, map_assign, getattr, setattr, getitem,
+    setitem, delitem, len, keys, contains, bool, value
 
 and one reply per request: ``{"ok": true, "v": value, "out": printed text, "mut": copy-backs}``
 or ``{"ok": false, "error": {...}, "out": ...}``. Any exception, SystemExit and
@@ -319,6 +319,21 @@ class Worker:
             results = []
             for args in arglists:
                 r = target(*args, **kwargs)
+                results.append(r[output] if output is not None else r)
+            return results
+        if op == "map_assign":
+            # A gradient check of a model's loss with respect to one of its parameters, in one
+            # round trip: target[key] = value, then fn(*args, **kwargs), for every value.
+            key = self.decode(h["key"], blobs)
+            values = self.decode(h["values"], blobs)
+            fn = self.decode(h["fn"], blobs)
+            args = self.decode(h["args"], blobs)
+            kwargs = self.decode(h["kwargs"], blobs)
+            output = h.get("output")
+            results = []
+            for value in values:
+                target[key] = value
+                r = fn(*args, **kwargs)
                 results.append(r[output] if output is not None else r)
             return results
         if op == "getattr":

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from autograder.gradcheck import (
-    GradientError, assert_close, check_gradients, numeric_gradient, numeric_gradients, rel_error,
+    EntryFunction, GradientError, assert_close, check_gradients, numeric_gradient, numeric_gradients,
+    rel_error,
 )
 
 SCALES = [1e-6, 1e-3, 1.0, 1e3, 1e6]
@@ -152,3 +153,39 @@ def test_rel_error_is_zero_for_equal_and_positive_otherwise():
     a = np.array([1.0, 2.0])
     assert rel_error(a, a) == 0.0
     assert rel_error(a, a * 1.01) > 1e-3
+
+
+class _Batching(dict):
+    """A dict with the grading proxy's map_assign: counts how often it is used."""
+
+    batches = 0
+
+    def map_assign(self, key, values, fn, args=(), kwargs=None, output=None):
+        type(self).batches += 1
+        out = []
+        for v in values:
+            self[key] = v
+            r = fn(*args, **(kwargs or {}))
+            out.append(r[output] if output is not None else r)
+        return out
+
+
+@pytest.mark.parametrize("container", [dict, _Batching])
+def test_entry_function_checks_a_model_parameter(container):
+    rng = np.random.default_rng(3)
+    params = container(W=rng.standard_normal((3, 2)))
+    X = rng.standard_normal((4, 3))
+
+    def loss(X, scale=1.0):  # (loss, grads), as FullyConnectedNet.loss returns
+        out = X @ params["W"]
+        return scale * float(np.sum(out**2)), {"W": scale * 2 * X.T @ out}
+
+    original = params["W"].copy()
+    f = EntryFunction(params, "W", loss, X, scale=0.5)
+    right = loss(X, scale=0.5)[1]["W"]
+    check_gradients(f, {"W": original}, {"W": right}, output=0)
+    params["W"] = original
+    with pytest.raises(GradientError):
+        check_gradients(f, {"W": original}, {"W": 2 * right}, output=0)
+    if container is _Batching:
+        assert _Batching.batches == 2  # one batch per check, however many entries

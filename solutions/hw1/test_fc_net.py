@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from autograder.gradcheck import assert_close, check_gradients
+from autograder.gradcheck import EntryFunction, assert_close, check_gradients
 
 
 def check_net_gradients(model, X, y, threshold=1e-6):
@@ -32,13 +32,10 @@ def check_net_gradients(model, X, y, threshold=1e-6):
             )
             continue
         original = model.params[name]
-
-        def loss_of(value, name=name):
-            model.params[name] = value
-            return model.loss(X, y)[0]
-
+        # The loss as a function of params[name] (set it, call model.loss).
+        loss_of = EntryFunction(model.params, name, model.loss, X, y)
         try:
-            check_gradients(loss_of, {name: original}, {name: grads[name]}, threshold=threshold)
+            check_gradients(loss_of, {name: original}, {name: grads[name]}, output=0, threshold=threshold)
         finally:
             model.params[name] = original
     return loss
