@@ -217,14 +217,20 @@ def _enter_private_root(plan: RootPlan) -> None:
             flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | plan.flags.get(path, 0)
             _mount(None, target, None, flags, None)
 
-    for path in plan.ro:
+    # The system first; then the fresh /tmp and /dev/shm (inside /dev, so after it); then the
+    # interpreter and the scratch folder, which may lie inside /tmp themselves.
+    system = [p for p in plan.ro if str(p) in SYSTEM_PATHS + ("/proc", "/dev")]
+    for path in system:
         bind(path, writable=False)
     for path in plan.fresh:
         target = new + str(path)
         os.makedirs(target, mode=0o755, exist_ok=True)
         # /tmp and /dev/shm of the worker alone (sticky and world-writable, as usual).
         _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-    for path in plan.rw:  # after the fresh /tmp, which would cover a scratch folder inside it
+    for path in plan.ro:
+        if path not in system:
+            bind(path, writable=False)
+    for path in plan.rw:
         bind(path, writable=True)
     for path in plan.cover:
         target = new + str(path)
