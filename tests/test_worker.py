@@ -423,6 +423,8 @@ def files_outside_the_interpreter(top):
 probe["repo_files"] = files_outside_the_interpreter(sys.argv[1])
 probe["covered"] = os.listdir(sys.argv[2])
 probe["home_files"] = files_outside_the_interpreter(sys.argv[3])
+# A kept folder inside /tmp (where CI keeps its venv) is seen through the worker's fresh /tmp.
+probe["kept_in_tmp"] = open(sys.argv[4]).read()
 with open("written.txt", "w") as fh:
     fh.write("the scratch folder is writable")
 try:
@@ -456,10 +458,16 @@ def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path
         os.chown(scratch, *ids)
     covered = sandbox.package_paths(["numpy/linalg"])
     plan = sandbox.root_plan(mount_point, scratch, covered, sandbox._with_proc(ids))
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "marker.txt").write_text("kept")
+    kept.chmod(0o755)
+    plan.ro.append(kept)
     limits = SimpleNamespace(cpu_seconds=20, memory_mb=2048, file_size_mb=1, processes=64, open_files=64)
     r, w = os.pipe()
     proc = subprocess.run(
-        [sys.executable, "-I", "-c", PRIVATE_ROOT_CHECK, str(root), str(covered[0]), str(Path.home())],
+        [sys.executable, "-I", "-c", PRIVATE_ROOT_CHECK, str(root), str(covered[0]), str(Path.home()),
+         str(kept / "marker.txt")],
         cwd=scratch, env=sandbox.minimal_env(scratch), capture_output=True, text=True, timeout=60,
         preexec_fn=sandbox._make_preexec(limits, {}, ids, w, plan))
     os.close(w)
@@ -468,7 +476,7 @@ def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path
     assert done["private_root"] and proc.returncode == 0, proc.stderr
     probe = json.loads(proc.stdout)
     # The folders above the interpreter exist (its path is kept), but nothing else in them.
-    assert probe == {"repo_files": [], "covered": [], "home_files": [],
+    assert probe == {"repo_files": [], "covered": [], "home_files": [], "kept_in_tmp": "kept",
                      "interpreter_writable": False, "chroot_again": False}
     assert (scratch / "written.txt").read_text() == "the scratch folder is writable"
     assert not any(mount_point.iterdir()), "the private root is mounted in the worker's namespace only"
