@@ -329,8 +329,8 @@ def record(assignment: AssignmentConfig, work: Path) -> Recording:
     recorder = _Recorder(names)
     real_namespace = plugin.ModuleNamespace
 
-    def namespace(loaded, label="submission"):
-        ns = real_namespace(loaded, label=label)
+    def namespace(loaded, label="submission", **options):
+        ns = real_namespace(loaded, label=label, **options)
         return ns if label == "reference" else _RecNamespace(recorder, ns)
 
     args, report = _pytest_args(assignment, work, copy_dir)
@@ -687,7 +687,11 @@ def _audit_child(assignment: AssignmentConfig, catalog: Catalog, mutants: bool, 
             shutil.rmtree(work, ignore_errors=True)
         warnings = []
         if rec.failures:
-            warnings.append(f"{len(rec.failures)} test(s) failed on the reference while recording: {rec.failures[:5]}")
+            # A test that fails on the reference would "catch" every mutant: no figure could
+            # be trusted. `deepgrade verify` says why the reference fails.
+            raise AuditError(f"{len(rec.failures)} test(s) of {assignment.name} fail on the reference, so "
+                             f"nothing can be audited (run `deepgrade verify {assignment.name}`): "
+                             + ", ".join(rec.failures[:5]) + (" ..." if len(rec.failures) > 5 else ""))
         made: list[Mutant] = []
         if mutants:
             for file in assignment.files:

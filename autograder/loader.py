@@ -13,12 +13,49 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 
 class StudentCodeError(AssertionError):
     """Student code could not be used: a missing file, an import error, a missing name."""
+
+
+class InputChangedError(StudentCodeError):
+    """A student function changed an array it was given, in place."""
+
+
+def input_changed_message(function: str, changed: list[tuple[str, tuple]]) -> str:
+    """The failure for a call that wrote into its input arrays: changed is (which argument,
+    its shape) for each. The same words locally and in grading."""
+    which = ", ".join(f"{arg} (shape {shape})" for arg, shape in changed)
+    return (
+        f"{function} changed the array it was given as {which} in place. Functions must not "
+        "modify their input arrays (the caller still uses them): compute into new arrays, for "
+        "example out = x * 2 rather than x *= 2, or work on x.copy()."
+    )
+
+
+def _guarded(fn: Any) -> Any:
+    """fn, failing with InputChangedError when a call writes into a numpy array it was passed
+    directly (arrays inside dicts are state, such as bn_param's running mean, and may change)."""
+    import functools
+
+    import numpy as np
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        given = [(f"argument {i + 1}", a) for i, a in enumerate(args) if type(a) is np.ndarray]
+        given += [(f"argument {k}=", a) for k, a in kwargs.items() if type(a) is np.ndarray]
+        before = [(name, a, a.shape, a.dtype, a.tobytes()) for name, a in given]
+        result = fn(*args, **kwargs)
+        changed = [(name, shape) for name, a, shape, dtype, data in before
+                   if a.shape != shape or a.dtype != dtype or a.tobytes() != data]
+        if changed:
+            raise InputChangedError(input_changed_message(f"{fn.__qualname__}()", changed))
+        return result
+
+    return call
 
 
 @dataclass
@@ -101,9 +138,12 @@ class ModuleNamespace:
     imported and why, so a test fails with the real cause.
     """
 
-    def __init__(self, loaded: LoadedModules, label: str = "submission") -> None:
+    def __init__(self, loaded: LoadedModules, label: str = "submission", guard_inputs: bool = False) -> None:
         object.__setattr__(self, "_loaded", loaded)
         object.__setattr__(self, "_label", label)
+        # Student code: a call that writes into an array it was given fails the test (as in
+        # grading, where the test's own arrays are never changed by the worker).
+        object.__setattr__(self, "_guard", guard_inputs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -112,7 +152,10 @@ class ModuleNamespace:
         for mod_name in loaded.names:
             module = loaded.modules.get(mod_name)
             if module is not None and hasattr(module, name):
-                return getattr(module, name)
+                value = getattr(module, name)
+                if self._guard and isinstance(value, FunctionType):
+                    return _guarded(value)
+                return value
         if loaded.errors:
             problems = "\n\n".join(loaded.errors.values())
             raise StudentCodeError(f"cannot use `{name}` from the {self._label}:\n{problems}")

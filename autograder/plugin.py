@@ -183,9 +183,11 @@ def student(request: pytest.FixtureRequest):
             from autograder import proxy  # the sandboxed worker: student code never runs here
 
             return proxy.student_for_test(request, state.assignment_for(folder), folder)
-        return ModuleNamespace(load_modules(folder, _module_names(state, folder)), label="submission")
+        return ModuleNamespace(load_modules(folder, _module_names(state, folder)), label="submission",
+                               guard_inputs=True)
     folder = _student_dir(test_path)
-    return ModuleNamespace(load_modules(folder, _module_names(state, folder)), label="assignment code")
+    return ModuleNamespace(load_modules(folder, _module_names(state, folder)), label="assignment code",
+                           guard_inputs=True)
 
 
 @pytest.fixture

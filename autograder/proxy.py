@@ -28,7 +28,7 @@ import pytest
 from autograder import protocol as P
 from autograder import sandbox
 from autograder.config import AssignmentConfig
-from autograder.loader import StudentCodeError
+from autograder.loader import InputChangedError, StudentCodeError, input_changed_message
 
 _POOL_KEY = pytest.StashKey["WorkerPool"]()
 _STDERR_KEEP = 4000
@@ -481,6 +481,16 @@ class RemoteObject:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         reply, value = self._req("call", f"{self._what()}()", {"args": list(args), "kwargs": kwargs})
         if reply["mut"]:
+            # An array the test passed in is never changed here: a call that wrote into one
+            # fails (a submission that zeroes its inputs must not make the reference, asked
+            # about the same arrays afterwards, agree with it). Dicts and lists are state
+            # (bn_param, an optimizer's config) and are mirrored below.
+            changed = [(f"argument {i + 1}", args[i].shape) for i in sorted(reply["mut"]["args"])
+                       if 0 <= i < len(args) and type(args[i]) is np.ndarray]
+            changed += [(f"argument {k}=", kwargs[k].shape) for k in sorted(reply["mut"]["kwargs"])
+                        if k in kwargs and type(kwargs[k]) is np.ndarray]
+            if changed:
+                raise InputChangedError(input_changed_message(f"{self._what()}()", changed))
             for i, new in reply["mut"]["args"].items():
                 if 0 <= i < len(args):
                     _copy_back(args[i], new)

@@ -237,3 +237,11 @@ def test_hidden_tests_catch_the_catalog_and_the_mutants(name):
     score = report.mutation_score()
     survivors = [f"{v.id} ({v.description})" for v in report.mutants if v.status == "survived"]
     assert score is None or score >= 0.95, f"mutation score {score:.3f}; survivors: {survivors}"
+
+
+def test_audit_refuses_a_reference_that_fails_its_tests(tmp_path):
+    a = make_toy(tmp_path)
+    with open(a.solution_dir / "test_toy.py", "a", encoding="utf-8") as fh:
+        fh.write("\n\ndef test_count_wrong(student):\n    assert student.count_positive(np.array([1.0])) == 5\n")
+    with pytest.raises(AuditError, match=r"1 test\(s\) of toy fail on the reference.*test_count_wrong"):
+        run_audit(a, mutants=False, jobs=1)

@@ -94,3 +94,20 @@ def test_rng_fixture_is_seeded_by_test_id(tmp_path):
     ]
     values = [line for out in outs for line in out.splitlines() if "VALUE" in line]
     assert len(values) == 2 and values[0] == values[1]
+
+
+def test_a_function_that_changes_its_input_array_fails_locally_as_in_grading(root, tmp_path):
+    # relu_backward written as `dout[x <= 0] = 0` changes the caller's dout: locally the test
+    # fails with the same words as in grading, where the worker never changes the test's arrays.
+    course = tmp_path / "course"
+    shutil.copytree(root / "assignments/hw1", course / "assignments/hw1")
+    shutil.copyfile(root / "grading.yml", course / "grading.yml")
+    for module in ("layers.py", "fc_net.py", "house_prices.py"):
+        shutil.copyfile(root / "solutions/hw1" / module, course / "assignments/hw1" / module)
+    with open(course / "assignments/hw1/layers.py", "a", encoding="utf-8") as fh:
+        fh.write("\n\ndef relu_backward(dout, cache):\n    dout[cache <= 0] = 0\n    return dout\n")
+    proc, collected, results = run_pytest(["assignments/hw1", "-k", "relu"], course, tmp_path)
+    failed = {n: r for n, r in results.items() if r["status"] == "failed"}
+    assert failed, proc.stdout[-2000:]
+    for res in failed.values():
+        assert "relu_backward() changed the array it was given as argument 1" in res["message"], res["message"]

@@ -30,7 +30,8 @@ TOY = textwrap.dedent('''
         return (a + b) * scale, "cache"
 
     def mutate(x, d, keep):
-        x *= 2
+        if x is not None:
+            x *= 2
         d["count"] = d.get("count", 0) + 1
         d["arr"] += 1
         return None
@@ -187,12 +188,22 @@ TOY_TESTS = textwrap.dedent('''
 
 
     def test_copy_back(student):
-        x = np.ones(3)
+        # State in a dict (bn_param, an optimizer's config) comes back as student code left it.
         d = {"arr": np.zeros(2)}
         keep = np.arange(3.0)
-        student.mutate(x, d, keep)
-        assert np.array_equal(x, [2, 2, 2]) and d["count"] == 1 and np.array_equal(d["arr"], [1, 1])
+        student.mutate(None, d, keep)
+        assert d["count"] == 1 and np.array_equal(d["arr"], [1, 1])
         assert np.array_equal(keep, [0, 1, 2])
+
+
+    def test_changed_input_array_fails(student):
+        # An array passed directly never changes here: the call fails instead, so that code
+        # which zeroes its inputs cannot make the test's later computations agree with it.
+        x = np.ones(3)
+        d = {"arr": np.zeros(2)}
+        with pytest.raises(AssertionError, match="changed the array it was given as argument 1 [(]shape [(]3,[)][)] in place"):
+            student.mutate(x, d, np.zeros(1))
+        assert np.array_equal(x, [1, 1, 1]) and "count" not in d
 
 
     def test_exception_is_a_failure_with_student_frames(student):
@@ -314,7 +325,7 @@ def toy(tmp_path_factory):
 
 
 PASSING = [
-    "test_roundtrip", "test_map_batches", "test_handles", "test_copy_back",
+    "test_roundtrip", "test_map_batches", "test_handles", "test_copy_back", "test_changed_input_array_fails",
     "test_exception_is_a_failure_with_student_frames", "test_exit_is_reported[exit_call]",
     "test_exit_is_reported[interrupt]", "test_fresh_import_a", "test_fresh_import_b",
     "test_liar_is_not_equal", "test_subclass_comes_back_plain", "test_forbidden_imports",

@@ -23,6 +23,10 @@ rebinds every public function (and class) the module defines to a degenerate wra
   that case may rightly pass it.)
 - raises: every function, and every class's constructor, raises ValueError (whose message
   names the numbers it was given).
+- zero_inputs: zeros, and then every float array the function was given is zeroed in place,
+  so that a test which asks the reference about the same arrays afterwards would get zeros
+  too and agree. The grader never lets student code change the test's arrays: such a call
+  fails (InputChangedError), locally and in grading alike.
 
 Each must score exactly 0: no test of any part may pass.
 """
@@ -120,6 +124,45 @@ def _dg_class(cls):
         if _dg_inspect.isfunction(member) and not name.startswith("_"):
             def method(self, *args, _dg_member=member, **kwargs):
                 return _dg_zero(_dg_member(self, *args, **kwargs))
+            setattr(Degenerate, name, _dg_functools.wraps(member)(method))
+    Degenerate.__name__ = Degenerate.__qualname__ = cls.__name__
+    Degenerate.__module__ = cls.__module__
+    return Degenerate
+''',
+    "zero_inputs": '''
+def _dg_wipe(values):
+    for value in values:
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if isinstance(v, _dg_np.ndarray) and v.dtype.kind == "f" and v.flags.writeable:
+                v[...] = 0.0
+
+
+def _dg_function(fn):
+    keep = _dg_keeps_state(fn)
+
+    def degenerate(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        _dg_wipe([*args, *kwargs.values()])
+        if keep and isinstance(result, tuple) and len(result) >= 2:
+            return tuple(_dg_zero(r) for r in result[:-1]) + (result[-1],)
+        return _dg_zero(result)
+    return _dg_outer(fn, degenerate)
+
+
+def _dg_class(cls):
+    class Degenerate(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if isinstance(getattr(self, "params", None), dict):
+                self.params = _dg_zero(self.params)
+
+    for name, member in list(vars(cls).items()):
+        if _dg_inspect.isfunction(member) and not name.startswith("_"):
+            def method(self, *args, _dg_member=member, **kwargs):
+                result = _dg_member(self, *args, **kwargs)
+                _dg_wipe([*args, *kwargs.values()])
+                return _dg_zero(result)
             setattr(Degenerate, name, _dg_functools.wraps(member)(method))
     Degenerate.__name__ = Degenerate.__qualname__ = cls.__name__
     Degenerate.__module__ = cls.__module__
@@ -258,11 +301,12 @@ def passed_tests(result) -> list[str]:
 
 # A failure of a zeros or do_nothing submission must be a verdict on the values it returned
 # (an assertion of the test), not a crash of the wrapper, which would score 0 and prove nothing.
-VERDICT = re.compile(r"^(AssertionError|[\w.]*GradientError)\b")
+VERDICT = re.compile(r"^(AssertionError|[\w.]*GradientError|[\w.]*InputChangedError)\b")
 
 CASES = [
     ("hw1", "zeros"), ("hw2", "zeros"), ("hw3", "zeros"), ("hw4", "zeros"),
     ("hw3", "do_nothing"),
+    ("hw1", "zero_inputs"), ("hw2", "zero_inputs"), ("hw3", "zero_inputs"), ("hw4", "zero_inputs"),
     ("hw1", "raises"), ("hw2", "raises"), ("hw3", "raises"), ("hw4", "raises"),
 ]
 

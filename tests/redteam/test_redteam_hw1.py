@@ -239,9 +239,9 @@ def test_killing_the_import_scores_zero(case, rt_course, tmp_path):
     assert len(g.failed()) == len(g.result.scorecard.tests) > 0
 
 
-def test_mutating_inputs_is_mirrored_not_rewarded(rt_course, baseline, full_part, tmp_path):
-    # Returns the right answer, then zeroes its input: the copy-back shows the test the
-    # mutation exactly as in process, and a test comparing the input afterwards catches it.
+def test_mutating_inputs_fails_the_call(rt_course, baseline, full_part, tmp_path):
+    # Returns the right answer, then zeroes its input: the test's own array is never changed
+    # by the worker; the call fails, with the argument named, in grading and in process alike.
     code = victim("""
         import numpy as np
         out = np.tanh(x)
@@ -250,7 +250,10 @@ def test_mutating_inputs_is_mirrored_not_rewarded(rt_course, baseline, full_part
         """)
     g = grade_submission(rt_course, tmp_path, {"layers.py": code})
     local = grade_submission(rt_course, tmp_path / "inprocess", {"layers.py": code}, isolation="inprocess")
-    assert g.score == pytest.approx(local.score) and g.score <= full_part
+    assert g.score == pytest.approx(local.score) == pytest.approx(baseline.score)
+    assert set(g.failed()) == set(baseline.failed())
+    assert all("tanh_forward() changed the array it was given as argument 1" in m
+               for m in g.failed().values() if "broken on purpose" not in m)
 
 
 @pytest.mark.parametrize("flood", ["prints", "flood"])
