@@ -117,8 +117,8 @@ def run_tests(
 
     submission: folder of student files, or None to run against the modules beside the tests
     (the reference, for `deepgrade verify`). runner: cpu, gpu or all (the parts this run
-    grades; the others are skipped and scored as deferred). Returns RunResult with one TestOutcome per
-    collected test. Raises RunnerError when nothing could be collected.
+    grades; the others are skipped and scored as deferred). Returns RunResult with one
+    TestOutcome per collected test. Raises RunnerError when nothing could be collected.
     """
     work.mkdir(parents=True, exist_ok=True)
     report = work / "outcomes.jsonl"
