@@ -79,6 +79,21 @@ def _dg_zero(value):
     return value
 
 
+# zero_inputs turns this on: after each call, every float array the caller passed in (directly
+# or in a dict, list or tuple) is zeroed in place.
+_dg_wipe_inputs = False
+
+
+def _dg_wipe(args, kwargs):
+    if not _dg_wipe_inputs:
+        return
+    for value in [*args, *kwargs.values()]:
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if isinstance(v, _dg_np.ndarray) and v.dtype.kind == "f" and v.flags.writeable:
+                v[...] = 0.0
+
+
 def _dg_keeps_state(fn):
     """True when the last item of fn's tuple result is state for a later call: the cache of a
     forward pass, or an optimizer's config."""
@@ -106,6 +121,7 @@ def _dg_function(fn):
 
     def degenerate(*args, **kwargs):
         result = fn(*args, **kwargs)
+        _dg_wipe(args, kwargs)
         if keep and isinstance(result, tuple) and len(result) >= 2:
             return tuple(_dg_zero(r) for r in result[:-1]) + (result[-1],)
         return _dg_zero(result)
@@ -123,45 +139,8 @@ def _dg_class(cls):
     for name, member in list(vars(cls).items()):
         if _dg_inspect.isfunction(member) and not name.startswith("_"):
             def method(self, *args, _dg_member=member, **kwargs):
-                return _dg_zero(_dg_member(self, *args, **kwargs))
-            setattr(Degenerate, name, _dg_functools.wraps(member)(method))
-    Degenerate.__name__ = Degenerate.__qualname__ = cls.__name__
-    Degenerate.__module__ = cls.__module__
-    return Degenerate
-''',
-    "zero_inputs": '''
-def _dg_wipe(values):
-    for value in values:
-        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
-        for v in items:
-            if isinstance(v, _dg_np.ndarray) and v.dtype.kind == "f" and v.flags.writeable:
-                v[...] = 0.0
-
-
-def _dg_function(fn):
-    keep = _dg_keeps_state(fn)
-
-    def degenerate(*args, **kwargs):
-        result = fn(*args, **kwargs)
-        _dg_wipe([*args, *kwargs.values()])
-        if keep and isinstance(result, tuple) and len(result) >= 2:
-            return tuple(_dg_zero(r) for r in result[:-1]) + (result[-1],)
-        return _dg_zero(result)
-    return _dg_outer(fn, degenerate)
-
-
-def _dg_class(cls):
-    class Degenerate(cls):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            if isinstance(getattr(self, "params", None), dict):
-                self.params = _dg_zero(self.params)
-
-    for name, member in list(vars(cls).items()):
-        if _dg_inspect.isfunction(member) and not name.startswith("_"):
-            def method(self, *args, _dg_member=member, **kwargs):
                 result = _dg_member(self, *args, **kwargs)
-                _dg_wipe([*args, *kwargs.values()])
+                _dg_wipe(args, kwargs)
                 return _dg_zero(result)
             setattr(Degenerate, name, _dg_functools.wraps(member)(method))
     Degenerate.__name__ = Degenerate.__qualname__ = cls.__name__
@@ -217,6 +196,8 @@ def _dg_class(cls):
     return Degenerate
 ''',
 }
+
+KINDS["zero_inputs"] = "\n_dg_wipe_inputs = True\n" + KINDS["zeros"]
 
 REBIND = '''
 for _dg_name, _dg_obj in list(globals().items()):
@@ -289,6 +270,11 @@ def test_the_wrappers_do_what_they_say(course, tmp_path):
     clipped, total_norm = optim.clip_grad_norm({"W": 10 * w}, 1.0)
     assert np.array_equal(clipped["W"], 10 * w) and total_norm == 0.0
     assert optim.step_decay(0.1, 35) == 0.1 and optim.cosine_schedule(0.1, 50, 100) == 0.1
+
+    layers = load_degenerate(course, "hw1", "layers", "zero_inputs", tmp_path)
+    x = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    out, _ = layers.relu_forward(x)
+    assert out.shape == (2, 3) and not out.any() and not x.any()  # the input itself was wiped
 
     fc_net = load_degenerate(course, "hw1", "fc_net", "raises", tmp_path)
     with pytest.raises(ValueError):
