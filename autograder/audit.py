@@ -17,6 +17,11 @@ The data path of `deepgrade audit hwN`:
    deepgrade plugin, the submission imported in process: these are our own files, not a
    student's), stopping at the first failure; a catalogued bug by every test. A mutant is
    *caught* when a test fails, and the report names that test.
+5. **Blast radius and variants.** A catalogued bug names the part(s) it may cost points in;
+   the points it loses per part (each test's share, as grading scores it) must fall in those
+   parts only. The catalog's `variants` are correct but unusual implementations: each is graded
+   by every test and must lose exactly the points its entry states (`loses`, per part; none
+   when absent), so a correct function never loses a point to the tests' arbitrary choices.
 
 Steps 3 and 4 run in a pool of forked processes that inherit the recording.
 """
@@ -45,6 +50,7 @@ import yaml
 from autograder.config import AssignmentConfig
 from autograder.mutants import Mutant, enclosing_function, make_mutants
 from autograder.runner import pytest_command, read_outcomes
+from autograder.scoring import shares
 
 CATALOG = Path("bugs") / "catalog.yml"  # under the assignment's hidden/ folder: never released
 MAX_CALLS_PER_TARGET = 12  # recorded calls per test and function: a gradient check makes hundreds
@@ -52,6 +58,9 @@ REPLAY_SECONDS = 20.0
 MAX_REPLAYED_TESTS = 6  # per mutant, for the equivalence check
 TEST_SECONDS = 120.0
 RTOL, ATOL = 1e-9, 1e-12
+# Points lost are sums of shares rounded to 4 places (scoring.shares): a stated loss of 1/3 point
+# is 0.3334 or 0.3333 depending on which test fails, both within this.
+POINTS_TOL = 1e-3
 
 
 class AuditError(Exception):
@@ -60,53 +69,143 @@ class AuditError(Exception):
 
 # --- the catalog --------------------------------------------------------------------------------
 
+def _replace_function(source: str, name: str, code: str, where: str) -> str:
+    """source with the def of `name` (top level, or "Class.method") replaced by `code`,
+    re-indented to the def's column. Raises AuditError when there is no such def."""
+    import ast
+    import textwrap
+
+    body = ast.parse(source).body
+    node = None
+    for i, part in enumerate(name.split(".")):
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                     and n.name == part), None)
+        if node is None:
+            raise AuditError(f"{where}: no definition of '{name}' to replace")
+        body = node.body
+    lines = source.splitlines(keepends=True)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    new = textwrap.indent(textwrap.dedent(code).strip("\n") + "\n", " " * node.col_offset)
+    return "".join(lines[:start]) + new + "".join(lines[node.end_lineno:])
+
+
 @dataclass(frozen=True)
-class Bug:
-    """A catalogued student bug: one find/replace edit of a reference module."""
+class Edit:
+    """One change of a reference module: find/replace (find must occur exactly once), or a
+    whole function (`function`, top level or "Class.method") replaced by `code`."""
 
     name: str
     description: str
     file: str
-    find: str
-    replace: str
+    find: str = ""
+    replace: str = ""
+    function: str = ""
+    code: str = ""
 
     def apply(self, source: str) -> str:
-        """The module text with this bug in it. Raises AuditError unless `find` occurs once."""
+        """The module text with this edit in it. Raises AuditError when it does not apply."""
+        if self.function:
+            return _replace_function(source, self.function, self.code, f"'{self.name}'")
         n = source.count(self.find)
         if n != 1:
-            raise AuditError(f"bug '{self.name}': the text to find occurs {n} times in {self.file} (expected once)")
+            raise AuditError(f"'{self.name}': the text to find occurs {n} times in {self.file} (expected once)")
         return source.replace(self.find, self.replace)
+
+    def line(self, source: str) -> int:
+        """The line of the reference module where the edit starts."""
+        if self.function:
+            import ast
+
+            body = ast.parse(source).body
+            for part in self.function.split("."):
+                node = next(n for n in body if getattr(n, "name", None) == part)
+                body = node.body
+            return node.lineno
+        return source[: source.index(self.find)].count("\n") + 1
+
+
+@dataclass(frozen=True)
+class Bug(Edit):
+    """A catalogued student bug, and the parts it may cost points in (blast radius)."""
+
+    parts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Variant(Edit):
+    """A correct but unusual implementation, and the points it must lose per part (a stated
+    rule it breaks, such as changing an input in place); none when `loses` is empty."""
+
+    loses: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
 class Catalog:
     bugs: list[Bug]
     skip_functions: tuple[str, ...] = ()
+    variants: list[Variant] = field(default_factory=list)
 
 
 def catalog_path(assignment: AssignmentConfig) -> Path:
     return assignment.hidden_dir / CATALOG
 
 
+def _edit_fields(path: Path, kind: str, i: int, entry: Any, assignment: AssignmentConfig) -> dict[str, str]:
+    if not isinstance(entry, dict):
+        raise AuditError(f"{path}: {kind} #{i + 1} is not a mapping")
+    missing = {"name", "description", "file"} - set(entry)
+    if "function" in entry or "code" in entry:
+        missing |= {"function", "code"} - set(entry)
+    else:
+        missing |= {"find", "replace"} - set(entry)
+    if missing:
+        raise AuditError(f"{path}: {kind} #{i + 1} lacks {sorted(missing)}")
+    if entry["file"] not in assignment.files:
+        raise AuditError(f"{path}: {kind} '{entry['name']}' edits {entry['file']}, not a graded file {assignment.files}")
+    return {k: str(entry[k]) for k in ("name", "description", "file", "find", "replace", "function", "code")
+            if k in entry}
+
+
+def _part_names(path: Path, name: str, parts: Any, assignment: AssignmentConfig) -> list[str]:
+    if not isinstance(parts, (list, dict)) or not all(isinstance(p, str) for p in parts):
+        raise AuditError(f"{path}: '{name}': parts must be a list of part names")
+    unknown = [p for p in parts if p not in assignment.parts]
+    if unknown:
+        raise AuditError(f"{path}: '{name}' names parts that {assignment.name} does not have: {unknown}")
+    return list(parts)
+
+
 def load_catalog(assignment: AssignmentConfig) -> Catalog:
-    """The assignment's bug catalog (an empty one when it has none). Raises AuditError."""
+    """The assignment's bug catalog and correct variants (empty when it has none). Raises
+    AuditError naming the entry when one is malformed."""
     path = catalog_path(assignment)
     if not path.is_file():
         return Catalog([])
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    bugs, names = [], set()
+    names: set[str] = set()
+
+    def unique(name: str) -> None:
+        if name in names:
+            raise AuditError(f"{path}: two entries are named '{name}'")
+        names.add(name)
+
+    bugs = []
     for i, entry in enumerate(raw.get("bugs") or []):
-        missing = {"name", "description", "file", "find", "replace"} - set(entry or {})
-        if missing:
-            raise AuditError(f"{path}: bug #{i + 1} lacks {sorted(missing)}")
-        if entry["file"] not in assignment.files:
-            raise AuditError(f"{path}: bug '{entry['name']}' edits {entry['file']}, not a graded file {assignment.files}")
-        if entry["name"] in names:
-            raise AuditError(f"{path}: two bugs are named '{entry['name']}'")
-        names.add(entry["name"])
-        bugs.append(Bug(**{k: str(entry[k]) for k in ("name", "description", "file", "find", "replace")}))
+        fields = _edit_fields(path, "bug", i, entry, assignment)
+        unique(fields["name"])
+        parts = _part_names(path, fields["name"], entry.get("parts", []), assignment)
+        bugs.append(Bug(**fields, parts=tuple(parts)))
+    variants = []
+    for i, entry in enumerate(raw.get("variants") or []):
+        fields = _edit_fields(path, "variant", i, entry, assignment)
+        unique(fields["name"])
+        loses = entry.get("loses") or {}
+        if not isinstance(loses, dict) or not all(isinstance(v, (int, float)) and v > 0 for v in loses.values()):
+            raise AuditError(f"{path}: variant '{fields['name']}': loses must map part names to positive points")
+        _part_names(path, fields["name"], list(loses), assignment)
+        variants.append(Variant(**fields, loses=tuple((k, float(v)) for k, v in loses.items())))
     mut = raw.get("mutants") or {}
-    return Catalog(bugs, tuple(mut.get("skip_functions") or ()))
+    return Catalog(bugs, tuple(mut.get("skip_functions") or ()), variants)
 
 
 # --- step 1: record the tests' calls and coverage --------------------------------------------------
@@ -496,6 +595,17 @@ class Verdict:
     caught_by: list[str] = field(default_factory=list)
     diff: str = ""
     note: str = ""
+    lost: dict[str, float] = field(default_factory=dict)  # part -> points lost (bugs, variants)
+    allowed: list[str] = field(default_factory=list)  # a bug's parts; a variant's parts in `expected`
+    expected: dict[str, float] = field(default_factory=dict)  # a variant's stated losses
+
+    @property
+    def confined(self) -> bool:
+        """A bug's losses all fall in its own parts; a variant lost exactly what it states."""
+        if self.kind == "variant":
+            parts = set(self.lost) | set(self.expected)
+            return all(abs(self.lost.get(p, 0.0) - self.expected.get(p, 0.0)) <= POINTS_TOL for p in parts)
+        return all(p in self.allowed for p in self.lost)
 
 
 @dataclass
@@ -506,9 +616,24 @@ class AuditReport:
     mutants_made: int
     wall_time: float
     warnings: list[str] = field(default_factory=list)
+    variants: list[Verdict] = field(default_factory=list)
 
     def catalog_caught(self) -> tuple[int, int]:
         return sum(v.status == "caught" for v in self.bugs), len(self.bugs)
+
+    def bugs_confined(self) -> tuple[int, int]:
+        """(catalogued bugs that lose points only in their own parts, all catalogued bugs)."""
+        return sum(v.confined for v in self.bugs), len(self.bugs)
+
+    def variants_exact(self) -> tuple[int, int]:
+        """(variants that lose exactly their stated points, all variants)."""
+        return sum(v.status == "exact" for v in self.variants), len(self.variants)
+
+    @property
+    def holds(self) -> bool:
+        """Every bug caught and confined to its parts, every variant exact."""
+        return (self.catalog_caught()[0] == len(self.bugs) and self.bugs_confined()[0] == len(self.bugs)
+                and self.variants_exact()[0] == len(self.variants))
 
     def mutant_counts(self, part: str | None = "*") -> dict[str, int]:
         vs = [v for v in self.mutants if part == "*" or v.part == part]
@@ -626,31 +751,51 @@ def _is_equivalent(assignment: AssignmentConfig, folder: Path, nodeids: list[str
     return True
 
 
+def _points_lost(rec: Recording, failed: list[dict]) -> dict[str, float]:
+    """part -> points the failed tests cost, each test worth its part's points shared equally
+    among the part's tests (as scoring does)."""
+    worth = _CTX["worth"]
+    lost: dict[str, float] = defaultdict(float)
+    for f in failed:
+        part = rec.parts.get(f["nodeid"])
+        if part is not None:
+            lost[part] += worth.get(f["nodeid"], 0.0)
+    return {p: round(x, 6) for p, x in lost.items()}
+
+
 def _judge(job: tuple) -> Verdict:
-    """Grade one bug or mutant (runs in a pool process)."""
+    """Grade one bug, variant or mutant (runs in a pool process)."""
     kind, index = job
     assignment: AssignmentConfig = _CTX["assignment"]
     rec: Recording = _CTX["recording"]
-    if kind == "bug":
-        bug: Bug = _CTX["catalog"].bugs[index]
-        original = (assignment.solution_dir / bug.file).read_text(encoding="utf-8")
-        source = bug.apply(original)
-        line = original[: original.index(bug.find)].count("\n") + 1
-        function = enclosing_function(original, line)
-        nodeids = _covering(rec, bug.file, function)
-        v = Verdict(id=bug.name, kind="bug", file=bug.file, function=function, line=line,
-                    description=bug.description, part=_part_of(rec, nodeids), status="survived",
-                    diff=Mutant(bug.name, bug.file, function or "", line, "bug", "", source, original).diff)
-        folder = _mutated_copy(assignment, bug.file, source)
+    if kind in ("bug", "variant"):
+        edit: Edit = (_CTX["catalog"].bugs if kind == "bug" else _CTX["catalog"].variants)[index]
+        original = (assignment.solution_dir / edit.file).read_text(encoding="utf-8")
+        source = edit.apply(original)
+        line = edit.line(original)
+        function = edit.function.split(".")[0] if edit.function else enclosing_function(original, line)
+        nodeids = _covering(rec, edit.file, function)
+        v = Verdict(id=edit.name, kind=kind, file=edit.file, function=edit.function or function, line=line,
+                    description=edit.description, part=_part_of(rec, nodeids), status="survived",
+                    diff=Mutant(edit.name, edit.file, function or "", line, kind, "", source, original).diff)
+        folder = _mutated_copy(assignment, edit.file, source)
         try:
             # Every test that runs the function is graded (not only the first to fail), so the
-            # report can say which tests catch the bug; other tests cannot see it.
-            tests = _test_paths(assignment, nodeids) if nodeids else None
+            # report can say which tests catch the bug and which parts it costs; other tests
+            # cannot see it. A variant is graded by every test.
+            tests = _test_paths(assignment, nodeids) if nodeids and kind == "bug" else None
             failed = _grade_copy(assignment, folder, tests, first_failure=False)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        v.lost = _points_lost(rec, failed)
+        v.caught_by = [f["name"] for f in failed]
+        if kind == "variant":
+            v.expected = dict(edit.loses)
+            v.status = "exact" if v.confined else "wrong"
+            return v
+        v.allowed = list(edit.parts) or ([v.part] if v.part else [])
         if failed:
-            v.status, v.caught_by = "caught", [f["name"] for f in failed]
+            v.status = "caught"
             if v.part is None:
                 v.part = rec.parts.get(failed[0]["nodeid"])
         return v
@@ -701,9 +846,17 @@ def _audit_child(assignment: AssignmentConfig, catalog: Catalog, mutants: bool, 
         if sample is not None and sample < len(made):
             picks = sorted(random.Random(seed).sample(range(len(made)), sample))
             chosen = [made[i] for i in picks]
-        _CTX.update(assignment=assignment, recording=rec, catalog=catalog, mutants=chosen,
+        # What each test is worth, as grading scores it: its part's points shared in collection order.
+        worth: dict[str, float] = {}
+        for part, spec in assignment.parts.items():
+            ids = [n for n in rec.order if rec.parts.get(n) == part]
+            worth.update(zip(ids, shares(spec.points, len(ids))))
+        warnings += [f"bug '{b.name}' names no parts: it is held to the part of the tests written for its function"
+                     for b in catalog.bugs if not b.parts]
+        _CTX.update(assignment=assignment, recording=rec, catalog=catalog, mutants=chosen, worth=worth,
                     perturbed={n: perturb_script(s, i) for i, (n, s) in enumerate(sorted(rec.scripts.items()))})
-        todo = [("bug", i) for i in range(len(catalog.bugs))] + [("mutant", i) for i in range(len(chosen))]
+        todo = ([("bug", i) for i in range(len(catalog.bugs))] + [("variant", i) for i in range(len(catalog.variants))]
+                + [("mutant", i) for i in range(len(chosen))])
         verdicts: list[Verdict] = []
         if jobs > 1 and len(todo) > 1:
             # Forked workers inherit the recording; nothing of it is pickled.
@@ -716,8 +869,10 @@ def _audit_child(assignment: AssignmentConfig, catalog: Catalog, mutants: bool, 
                 verdicts.append(_judge(job))
                 conn.send(("progress", len(verdicts), len(todo)))
         bugs = [v for v in verdicts if v.kind == "bug"]
-        muts = [v for v in verdicts if v.kind != "bug"]
-        conn.send(("done", AuditReport(assignment.name, bugs, muts, len(made), time.perf_counter() - start, warnings)))
+        variants = [v for v in verdicts if v.kind == "variant"]
+        muts = [v for v in verdicts if v.kind not in ("bug", "variant")]
+        conn.send(("done", AuditReport(assignment.name, bugs, muts, len(made), time.perf_counter() - start,
+                                       warnings, variants)))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises AuditError
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -742,8 +897,8 @@ def run_audit(
     mutated modules never touch the caller's process (a CLI, or a test session).
     """
     catalog = load_catalog(assignment)
-    for bug in catalog.bugs:  # malformed entries fail before anything runs
-        bug.apply((assignment.solution_dir / bug.file).read_text(encoding="utf-8"))
+    for edit in catalog.bugs + catalog.variants:  # malformed entries fail before anything runs
+        edit.apply((assignment.solution_dir / edit.file).read_text(encoding="utf-8"))
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_audit_child, args=(assignment, catalog, mutants, jobs, sample, seed, send))
@@ -775,6 +930,11 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _points(lost: dict[str, float]) -> str:
+    """{'conventions': 2.5} -> 'conventions 2.5'; nothing -> 'nothing'."""
+    return ", ".join(f"{p} {x:.4g}" for p, x in sorted(lost.items()) if x > POINTS_TOL) or "nothing"
+
+
 def summary_rows(report: AuditReport) -> list[list[str]]:
     """Rows of (part, catalog caught, mutants, equivalent, caught, survived, score), then a total."""
     rows = []
@@ -796,6 +956,7 @@ HEADER = ["part", "bugs caught", "mutants", "equiv.", "caught", "survived", "sco
 def print_summary(report: AuditReport, console: Any = None) -> None:
     """A rich table of the audit, then the bugs and mutants that got through."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -806,15 +967,26 @@ def print_summary(report: AuditReport, console: Any = None) -> None:
     for i, row in enumerate(rows):
         table.add_row(*row, style="bold" if i == len(rows) - 1 else None)
     console.print(table)
+    confined, n_bugs = report.bugs_confined()
+    exact, n_var = report.variants_exact()
+    console.print(f"blast radius: {confined}/{n_bugs} catalogued bugs lose points only in their own parts; "
+                  f"variants: {exact}/{n_var} get exactly their stated points", highlight=False)
     for v in report.bugs:
         if v.status != "caught":
-            console.print(f"[red]bug not caught[/red]: {v.id} ({v.file}, {v.function}): {v.description}")
+            console.print(f"[red]bug not caught[/red]: {escape(v.id)} ({v.file}, {v.function}): {escape(v.description)}")
+        elif not v.confined:
+            console.print(f"[red]bug costs points outside its parts[/red] {escape(str(v.allowed))}: {escape(v.id)} "
+                          f"lost {escape(_points(v.lost))}")
+    for v in report.variants:
+        if v.status != "exact":
+            console.print(f"[red]variant[/red] {escape(v.id)} lost {escape(_points(v.lost))}, must lose "
+                          f"{escape(_points(v.expected))} (failed: {escape(', '.join(v.caught_by[:5]))})")
     for v in report.mutants:
         if v.status == "survived":
-            console.print(f"[yellow]survived[/yellow] {v.id} in {v.function}: {v.description}"
-                          + (f" ({v.note})" if v.note else ""))
+            console.print(f"[yellow]survived[/yellow] {escape(v.id)} in {v.function}: {escape(v.description)}"
+                          + (f" ({escape(v.note)})" if v.note else ""))
     for w in report.warnings:
-        console.print(f"[red]warning[/red]: {w}")
+        console.print(f"[red]warning[/red]: {escape(w)}")
 
 
 def markdown(report: AuditReport) -> str:
@@ -827,14 +999,23 @@ def markdown(report: AuditReport) -> str:
         f"- automatic mutants: {report.mutants_made} made, {c['total']} graded, {c['equivalent']} equivalent "
         f"(set aside), {c['caught']} caught, {c['survived']} survived: mutation score "
         f"**{_pct(report.mutation_score())}**",
+        f"- blast radius: **{report.bugs_confined()[0]}/{len(report.bugs)}** catalogued bugs lose points only "
+        "in their own parts",
+        f"- correct variants: **{report.variants_exact()[0]}/{len(report.variants)}** get exactly their "
+        "stated points",
         f"- wall time: {report.wall_time:.1f} s", "",
         "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER),
     ]
     out += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
-    out += ["", "## Catalogued bugs", "", "| bug | part | what | caught by |", "|---|---|---|---|"]
+    out += ["", "## Catalogued bugs", "", "| bug | its parts | what | points lost | caught by |", "|---|---|---|---|---|"]
     for v in report.bugs:
         by = ", ".join(f"`{n}`" for n in v.caught_by[:4]) + (f" and {len(v.caught_by) - 4} more" if len(v.caught_by) > 4 else "")
-        out.append(f"| `{v.id}` | {v.part or '-'} | {v.description} | {by or '**not caught**'} |")
+        lost = _points(v.lost) + ("" if v.confined else " **(outside its parts)**")
+        out.append(f"| `{v.id}` | {', '.join(v.allowed) or '-'} | {v.description} | {lost} | {by or '**not caught**'} |")
+    out += ["", "## Correct variants", "", "| variant | what | must lose | lost | verdict |", "|---|---|---|---|---|"]
+    for v in report.variants:
+        verdict = "exact" if v.status == "exact" else "**wrong**: " + ", ".join(f"`{n}`" for n in v.caught_by[:4])
+        out.append(f"| `{v.id}` | {v.description} | {_points(v.expected)} | {_points(v.lost)} | {verdict} |")
     survivors = [v for v in report.mutants if v.status == "survived"]
     out += ["", f"## Surviving mutants ({len(survivors)})", ""]
     for v in survivors:
@@ -862,5 +1043,5 @@ def write_report(report: AuditReport, path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-__all__ = ["AuditError", "AuditReport", "Bug", "Catalog", "Verdict", "load_catalog",
+__all__ = ["AuditError", "AuditReport", "Bug", "Catalog", "Variant", "Verdict", "load_catalog",
            "markdown", "print_summary", "record", "run_audit", "write_report"]

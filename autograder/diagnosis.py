@@ -19,6 +19,15 @@ import numpy as np
 # different summation order, far tighter than any real bug's error.
 _RTOL = 1e-6
 
+# How many non-zero expected entries a claim needs before it is made: any two numbers differ
+# by "a constant factor", so a claim about a relation is made only when enough independent
+# entries share it. An exact whole-number ratio is rarer by chance than any ratio at all.
+_MIN_ENTRIES = {"zeros": 2, "sign": 3, "whole_ratio": 3, "ratio": 8, "rows": 6, "constant": 4, "shift": 4}
+
+
+def _enough(exp: np.ndarray, claim: str) -> bool:
+    return int(np.count_nonzero(exp)) >= _MIN_ENTRIES[claim]
+
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape:
@@ -27,9 +36,10 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.allclose(a, b, rtol=_RTOL, atol=_RTOL * scale + 1e-300))
 
 
-def _ratio_words(k: float) -> str | None:
-    """A factor in words: '3 times too large', 'a quarter of', or None when it is 1."""
-    if abs(k - 1.0) < 1e-6:
+def _ratio_words(k: float, exp: np.ndarray) -> str | None:
+    """A factor in words: '3 times too large', 'a quarter of', or None when it is 1 or when
+    too few entries support the claim."""
+    if abs(k - 1.0) < 1e-6 or not _enough(exp, "whole_ratio"):
         return None
     n = round(k)
     if k > 1 and abs(k - n) < 1e-6 * k:
@@ -40,6 +50,8 @@ def _ratio_words(k: float) -> str | None:
     if 0 < k < 1 and abs(inv - n) < 1e-6 * inv:
         return (f"exactly 1/{n} of the expected values: a mean where a sum belongs, or a division "
                 f"too many (by the batch size or a count of {n}?)")
+    if not _enough(exp, "ratio"):
+        return None
     return f"the expected values times a constant factor of about {k:.4g} (a scale factor is wrong)"
 
 
@@ -106,27 +118,30 @@ def diagnose(actual: Any, expected: Any) -> str | None:
         return _shape_hint(act, exp)
     if exp.size == 0 or not np.any(exp) or _close(act, exp):
         return None
-    if not np.any(act):
+    if not np.any(act) and _enough(exp, "zeros"):
         return "is all zeros: nothing seems to be written into it, or no gradient reaches it"
-    if _close(act, -exp):
+    if _close(act, -exp) and _enough(exp, "sign"):
         return "has the opposite sign of the expected values everywhere (a sign flipped?)"
     if act.ndim == 2 and act.shape[0] == act.shape[1] and act.shape[0] > 1 and _close(act, exp.T):
         return "holds the expected values transposed (check which operand needs a transpose)"
     k = float(np.vdot(act, exp) / np.vdot(exp, exp))
     if _close(act, k * exp):
-        words = _ratio_words(k)
+        words = _ratio_words(k, exp)
         if words:
             return "is " + words
     diff = act - exp
-    if act.ndim >= 1 and act.shape[0] > 1 and _close(diff, np.broadcast_to(diff[:1], diff.shape)):
+    if act.ndim >= 1 and act.shape[0] > 1 and _enough(exp, "constant") \
+            and _close(diff, np.broadcast_to(diff[:1], diff.shape)):
         if _close(diff, np.full_like(diff, diff.flat[0])):
             return "differs from the expected values by the same constant everywhere (a term added or left out?)"
+        if not (act.shape[0] >= 3 and _enough(exp, "rows")):
+            return None
         return ("differs from the expected values by the same amount in every row: a term shared "
                 "by all examples (such as a bias) is missing or counted twice")
     for axes, words in (((-1,), "the last axis"), ((-2, -1), "the last two axes")):
         if act.ndim >= len(axes) and _close(act, np.flip(exp, axis=axes)):
             return f"is the expected array reversed along {words} (a flipped kernel or a reversed loop?)"
-    hint = _shifted(act, exp)
+    hint = _shifted(act, exp) if _enough(exp, "shift") else None
     if hint:
         return hint
     return _localised(act, exp)

@@ -94,6 +94,7 @@ def assert_close(
     naming the array, both shapes, the worst relative error, its index and both values. NaN
     or inf in actual is reported as such. Also accepts Python scalars.
     """
+    __tracebackhide__ = True  # a student's traceback ends at their test's line, not in here
     try:
         act = np.asarray(actual)
     except Exception as exc:  # an object numpy cannot read as an array
@@ -271,6 +272,7 @@ def check_gradients(
     Returns: name -> worst relative error, when all pass. Raises GradientError naming the
     input, its shape, the worst relative error, its index and both values.
     """
+    __tracebackhide__ = True
     numeric, noise = numeric_gradients(
         f, args, list(grads), dout=dout, output=output, kwargs=kwargs, h=h, return_noise=True
     )

@@ -22,11 +22,18 @@ class StudentCodeError(AssertionError):
 
 
 class InputChangedError(StudentCodeError):
-    """A student function changed an array it was given, in place."""
+    """A student function changed an array it was given, in place (raised only by the tests
+    that grade that rule: autograder.verdicts.assert_inputs_unchanged)."""
+
+
+class InputChangedWarning(UserWarning):
+    """A student function wrote into an array it was given. Student code always works on
+    copies, so nothing the test or the reference sees changes; the rule is graded once, by its
+    own tests, and every other test shows this warning instead of failing."""
 
 
 def input_changed_message(function: str, changed: list[tuple[str, tuple]]) -> str:
-    """The failure for a call that wrote into its input arrays: changed is (which argument,
+    """The words for a call that wrote into its input arrays: changed is (which argument,
     its shape) for each. The same words locally and in grading."""
     which = ", ".join(f"{arg} (shape {shape})" for arg, shape in changed)
     return (
@@ -36,23 +43,48 @@ def input_changed_message(function: str, changed: list[tuple[str, tuple]]) -> st
     )
 
 
-def _guarded(fn: Any) -> Any:
-    """fn, failing with InputChangedError when a call writes into a numpy array it was passed
-    directly (arrays inside dicts are state, such as bn_param's running mean, and may change)."""
-    import functools
-
+def _copied(value: Any) -> Any:
+    """An ndarray argument, or a tuple of them, as a private copy for student code."""
     import numpy as np
+
+    if type(value) is np.ndarray:
+        return value.copy()
+    if type(value) is tuple:
+        return tuple(_copied(v) for v in value)
+    return value
+
+
+def _arrays(value: Any, label: str) -> list[tuple[str, Any]]:
+    import numpy as np
+
+    if type(value) is np.ndarray:
+        return [(label, value)]
+    if type(value) is tuple:
+        return [pair for i, v in enumerate(value) for pair in _arrays(v, f"{label}[{i}]")]
+    return []
+
+
+def _guarded(fn: Any) -> Any:
+    """fn, called with private copies of the numpy arrays it is passed (directly or in a
+    tuple), warning (InputChangedWarning) when it writes into one. Arrays inside dicts and
+    lists are state, such as bn_param's running mean, and are passed as they are."""
+    import functools
+    import warnings
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        given = [(f"argument {i + 1}", a) for i, a in enumerate(args) if type(a) is np.ndarray]
-        given += [(f"argument {k}=", a) for k, a in kwargs.items() if type(a) is np.ndarray]
+        __tracebackhide__ = True  # a student's traceback goes from the test to their code
+        args = tuple(_copied(a) for a in args)
+        kwargs = {k: _copied(v) for k, v in kwargs.items()}
+        given = [pair for i, a in enumerate(args) for pair in _arrays(a, f"argument {i + 1}")]
+        given += [pair for k, a in kwargs.items() for pair in _arrays(a, f"argument {k}=")]
         before = [(name, a, a.shape, a.dtype, a.tobytes()) for name, a in given]
         result = fn(*args, **kwargs)
         changed = [(name, shape) for name, a, shape, dtype, data in before
                    if a.shape != shape or a.dtype != dtype or a.tobytes() != data]
         if changed:
-            raise InputChangedError(input_changed_message(f"{fn.__qualname__}()", changed))
+            warnings.warn(InputChangedWarning(input_changed_message(f"{fn.__qualname__}()", changed)),
+                          stacklevel=2)
         return result
 
     return call
@@ -141,11 +173,12 @@ class ModuleNamespace:
     def __init__(self, loaded: LoadedModules, label: str = "submission", guard_inputs: bool = False) -> None:
         object.__setattr__(self, "_loaded", loaded)
         object.__setattr__(self, "_label", label)
-        # Student code: a call that writes into an array it was given fails the test (as in
-        # grading, where the test's own arrays are never changed by the worker).
+        # Student code works on copies of the arrays it is given (as in grading, where the
+        # worker's arrays are its own); a write into one is a warning, graded by its own test.
         object.__setattr__(self, "_guard", guard_inputs)
 
     def __getattr__(self, name: str) -> Any:
+        __tracebackhide__ = True  # the failure is the student's missing name, not this lookup
         if name.startswith("__"):
             raise AttributeError(name)
         loaded: LoadedModules = self._loaded

@@ -78,11 +78,13 @@ bugs:
     file: toy.py
     find: "out = x * k + 1.0"
     replace: "out = x * k"
+    parts: [scale]
   - name: clip-wrong-way
     description: clip_below takes the minimum
     file: toy.py
     find: "np.maximum(x, lo)"
     replace: "np.minimum(x, lo)"
+    parts: [clip]
 """
 
 
@@ -216,12 +218,13 @@ COURSE = load_config(Path(__file__).resolve().parent.parent / "grading.yml", che
 
 
 @pytest.mark.parametrize("name", ["hw1", "hw2", "hw3", "hw4", "hw5"])
-def test_catalog_has_ten_bugs_that_apply(name):
+def test_catalog_has_ten_bugs_and_eight_variants_that_apply(name):
     a = COURSE.assignment(name)
     catalog = load_catalog(a)
-    assert len(catalog.bugs) >= 10
-    for bug in catalog.bugs:
-        compile(bug.apply((a.solution_dir / bug.file).read_text()), bug.file, "exec")
+    assert len(catalog.bugs) >= 10 and len(catalog.variants) >= 8
+    assert not [b.name for b in catalog.bugs if not b.parts], "every bug names the parts it may cost"
+    for edit in catalog.bugs + catalog.variants:
+        compile(edit.apply((a.solution_dir / edit.file).read_text()), edit.file, "exec")
 
 
 # Mutants drawn per assignment: enough to notice a weak part, few enough for CI (a hw5 mutant
@@ -234,9 +237,102 @@ def test_hidden_tests_catch_the_catalog_and_the_mutants(name):
     report = run_audit(COURSE.assignment(name), mutants=True, jobs=2, sample=SAMPLE[name], seed=1)
     missed = [v.id for v in report.bugs if v.status != "caught"]
     assert not missed, f"catalogued bugs not caught: {missed}"
+    # One bug costs one deduction: points only in the parts its entry names.
+    leaks = {v.id: v.lost for v in report.bugs if not v.confined}
+    assert not leaks, f"bugs that cost points outside their parts: {leaks}"
+    # A correct function never loses a point: each variant loses exactly what it states.
+    wrong = {v.id: (v.lost, v.caught_by[:3]) for v in report.variants if v.status != "exact"}
+    assert not wrong, f"correct variants that lost points they should not: {wrong}"
     score = report.mutation_score()
     survivors = [f"{v.id} ({v.description})" for v in report.mutants if v.status == "survived"]
     assert score is None or score >= 0.95, f"mutation score {score:.3f}; survivors: {survivors}"
+
+
+# --- blast radius and correct variants ------------------------------------------------------------
+
+COUNT_OF_SCALED = '''
+
+def test_count_of_scaled(student):
+    # Uses scale too: a bug in scale costs this test of the count part as well.
+    assert student.count_positive(student.scale(np.array([-0.5, 0.2]), 1.0)) == 2
+'''
+
+RADIUS_CATALOG = """
+bugs:
+  - name: scale-no-offset
+    description: scale forgets the + 1 (and so breaks a count test too)
+    file: toy.py
+    find: "out = x * k + 1.0"
+    replace: "out = x * k"
+    parts: [scale]
+  - name: scale-no-offset-declared
+    description: the same bug, with both parts it costs named
+    file: toy.py
+    find: "out = x * k + 1.0"
+    replace: "out = x * k"
+    parts: [scale, count]
+variants:
+  - name: scale-loop
+    description: scale with a Python loop
+    file: toy.py
+    function: scale
+    code: |
+      def scale(x, k):
+          out = np.empty_like(x)
+          for i in range(len(x)):
+              out[i] = x[i] * k + 1.0
+          return out
+  - name: scale-off-stated
+    description: an offset of 1.001, declared to cost the scale part
+    file: toy.py
+    find: "out = x * k + 1.0"
+    replace: "out = x * k + 1.001"
+    loses: {scale: 10}
+  - name: scale-off-unstated
+    description: the same, declared to cost nothing
+    file: toy.py
+    find: "out = x * k + 1.0"
+    replace: "out = x * k + 1.001"
+"""
+
+
+def test_blast_radius_and_variants(tmp_path):
+    a = make_toy(tmp_path)
+    with open(a.solution_dir / "test_toy.py", "a", encoding="utf-8") as fh:
+        fh.write(COUNT_OF_SCALED)
+    (a.hidden_dir / "bugs" / "catalog.yml").write_text(RADIUS_CATALOG)
+    report = run_audit(a, mutants=False, jobs=2)
+    bugs = {v.id: v for v in report.bugs}
+    # The count part has two tests of 5 points each; the scale part one test of 10.
+    assert bugs["scale-no-offset"].lost == pytest.approx({"scale": 10.0, "count": 5.0})
+    assert not bugs["scale-no-offset"].confined and bugs["scale-no-offset-declared"].confined
+    assert report.bugs_confined() == (1, 2)
+    variants = {v.id: v for v in report.variants}
+    assert variants["scale-loop"].status == "exact" and variants["scale-loop"].lost == {}
+    assert variants["scale-off-stated"].status == "exact"
+    assert variants["scale-off-unstated"].status == "wrong"
+    assert variants["scale-off-unstated"].caught_by == ["test_scale_values"]
+    assert report.variants_exact() == (2, 3) and not report.holds
+    text = markdown(report)
+    assert "blast radius: **1/2**" in text and "correct variants: **2/3**" in text
+    assert "| `scale-off-unstated` | the same, declared to cost nothing | nothing | scale 10 | **wrong**" in text
+    assert "count 5, scale 10 **(outside its parts)**" in text
+
+
+def test_catalog_parts_and_variants_are_checked(toy):
+    path = toy.hidden_dir / "bugs" / "catalog.yml"
+    path.write_text("bugs:\n  - {name: a, description: b, file: toy.py, find: x, replace: y, parts: [nope]}\n")
+    with pytest.raises(AuditError, match="names parts that toy does not have: .'nope'."):
+        load_catalog(toy)
+    path.write_text("variants:\n  - {name: v, description: d, file: toy.py, function: scale}\n")
+    with pytest.raises(AuditError, match="lacks .'code'."):
+        load_catalog(toy)
+    path.write_text("variants:\n  - {name: v, description: d, file: toy.py, function: nothere, code: 'x = 1'}\n")
+    with pytest.raises(AuditError, match="no definition of 'nothere'"):
+        run_audit(toy, mutants=False, jobs=1)
+    path.write_text("variants:\n  - {name: v, description: d, file: toy.py, find: a, replace: b, loses: {scale: -1}}\n")
+    with pytest.raises(AuditError, match="loses must map part names to positive points"):
+        load_catalog(toy)
 
 
 def test_audit_refuses_a_reference_that_fails_its_tests(tmp_path):
