@@ -13,28 +13,113 @@ sum(out * dout). The mapping:
   `momentum`, so ours with momentum m matches torch's momentum 1 - m only for running_mean;
   running_var is compared with the biased formula directly.
 - FullyConnectedNet <-> the same stack of torch ops with the net's parameters as leaves.
+
+The same comparisons run for every correct variant of the bug catalog
+(solutions/hw1/hidden/bugs/catalog.yml, `variants`): a variant is the reference with one
+function written another correct way, so it must agree with torch too. That the grader gives
+each variant its stated points is the audit's job (`deepgrade audit hw1`). Dropout has no torch
+counterpart with the same random draws: its properties are checked directly.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from autograder.audit import load_catalog
+from autograder.config import load_config
 from autograder.gradcheck import assert_close
 from autograder.loader import load_modules
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-HW1 = Path(__file__).resolve().parents[1] / "solutions" / "hw1"
+ROOT = Path(__file__).resolve().parents[1]
+HW1 = ROOT / "solutions" / "hw1"
+MODULES = ["layers", "fc_net", "house_prices"]
+VARIANTS = {v.name: v for v in load_catalog(load_config(ROOT / "grading.yml").assignment("hw1")).variants}
 
 
-@pytest.fixture(scope="module")
-def hw1():
-    loaded = load_modules(HW1, ["layers", "fc_net", "house_prices"])
-    assert not loaded.errors, "\n".join(loaded.errors.values())
-    return loaded.modules
+def edited_function(variant):
+    """The name of the top-level function (or "Class.method") a variant rewrites."""
+    if variant.function:
+        return variant.function
+    source = (HW1 / variant.file).read_text()
+    before = source[: source.index(variant.find)]
+    return re.findall(r"^(?:class|def) (\w+)", before, flags=re.M)[-1]
+
+
+def implementations(*prefixes):
+    """"reference", and the variants that rewrite a function whose name starts with a prefix
+    (all of them when no prefix is given)."""
+    return ["reference"] + [name for name, v in VARIANTS.items()
+                            if not prefixes or edited_function(v).startswith(prefixes)]
+
+
+_LOADED = {}
+
+
+@pytest.fixture
+def hw1(request, tmp_path_factory):
+    """The reference modules, or (parametrized indirectly) a copy with one variant applied."""
+    name = getattr(request, "param", "reference")
+    if name not in _LOADED:
+        folder = HW1
+        if name != "reference":
+            variant = VARIANTS[name]
+            folder = tmp_path_factory.mktemp(name)
+            for module in MODULES:
+                source = (HW1 / f"{module}.py").read_text()
+                (folder / f"{module}.py").write_text(variant.apply(source) if variant.file == f"{module}.py"
+                                                      else source)
+        loaded = load_modules(folder, MODULES)
+        assert not loaded.errors, "\n".join(loaded.errors.values())
+        _LOADED[name] = loaded.modules
+    return _LOADED[name]
+
+
+def impls(*prefixes):
+    """Parametrize a test's `hw1` with the reference and the variants of these functions."""
+    return pytest.mark.parametrize("hw1", implementations(*prefixes), indirect=True)
+
+
+def test_catalog_has_variants():
+    # The issue's floor: at least 8 correct variants, one of which breaks the inputs rule.
+    assert len(VARIANTS) >= 8
+    assert any(dict(v.loses) == {"conventions": 1.0} for v in VARIANTS.values())
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.9, 1.0])
+@impls("dropout_")
+def test_dropout_properties(hw1, p):
+    layers = hw1["layers"]
+    x = np.random.default_rng(7).uniform(0.5, 1.5, (300, 400))
+    out, cache = layers.dropout_forward(x, {"mode": "train", "p": p, "seed": 11})
+    kept = out != 0
+    assert_close(out[kept], x[kept] / p, name="kept units", threshold=1e-12)
+    # 120000 draws: the kept fraction is within 5 standard deviations of p.
+    assert abs(kept.mean() - p) <= 5 * np.sqrt(p * (1 - p) / x.size) + 1e-12
+    again, _ = layers.dropout_forward(x, {"mode": "train", "p": p, "seed": 11})
+    assert np.array_equal(again, out)
+    if p < 1:
+        other, _ = layers.dropout_forward(x, {"mode": "train", "p": p, "seed": 12})
+        assert not np.array_equal(other != 0, kept)
+    dout = np.random.default_rng(8).standard_normal(x.shape)
+    assert_close(layers.dropout_backward(dout, cache), dout * out / x, name="dx", threshold=1e-12)
+    test_out, test_cache = layers.dropout_forward(x, {"mode": "test", "p": p})
+    assert np.array_equal(test_out, x) and np.array_equal(layers.dropout_backward(dout, test_cache), dout)
+
+
+@impls("relu_")
+def test_relu_subgradient_at_zero(hw1):
+    # Any slope in [0, 1] at exactly 0 is a valid subgradient: the tests accept each.
+    layers = hw1["layers"]
+    x = np.array([-1.0, 0.0, 2.0])
+    dout = np.array([3.0, 5.0, 7.0])
+    dx = layers.relu_backward(dout, layers.relu_forward(x)[1])
+    assert dx[0] == 0 and dx[2] == 7.0 and 0.0 <= dx[1] <= 5.0
 
 
 def _t(a, grad=True):
@@ -50,6 +135,7 @@ def _autograd(fn, arrays, dout):
 
 
 @pytest.mark.parametrize("x_shape,M", [((1, 4), 3), ((5, 6), 2), ((3, 2, 3, 2), 4)])
+@impls("affine_")
 def test_affine_against_torch(hw1, x_shape, M):
     layers = hw1["layers"]
     rng = np.random.default_rng(1)
@@ -67,6 +153,7 @@ def test_affine_against_torch(hw1, x_shape, M):
 @pytest.mark.parametrize("layer,torch_fn", [("relu", torch.relu), ("sigmoid", torch.sigmoid),
                                              ("tanh", torch.tanh)])
 @pytest.mark.parametrize("shape", [(1, 1), (4, 7), (2, 3, 5)])
+@impls("relu_", "sigmoid_", "tanh_")
 def test_activation_against_torch(hw1, layer, torch_fn, shape):
     layers = hw1["layers"]
     rng = np.random.default_rng(2)
@@ -80,6 +167,7 @@ def test_activation_against_torch(hw1, layer, torch_fn, shape):
     assert_close(dx, t_dx, name=f"{layer} dx", threshold=1e-10)
 
 
+@impls("sigmoid_")
 def test_sigmoid_extremes_against_torch(hw1):
     x = np.array([-1000.0, -50.0, -20.0, 0.0, 20.0, 50.0, 1000.0])
     out, _ = hw1["layers"].sigmoid_forward(x)
@@ -89,6 +177,7 @@ def test_sigmoid_extremes_against_torch(hw1):
 
 
 @pytest.mark.parametrize("N,C,scale", [(1, 3, 1.0), (8, 10, 2.0), (4, 5, 1e4)])
+@impls("softmax_loss")
 def test_softmax_loss_against_torch(hw1, N, C, scale):
     rng = np.random.default_rng(3)
     x = scale * rng.standard_normal((N, C))
@@ -102,6 +191,7 @@ def test_softmax_loss_against_torch(hw1, N, C, scale):
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (6, 1), (5, 3)])
+@impls("mse_loss")
 def test_mse_loss_against_torch(hw1, shape):
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape)
@@ -115,6 +205,7 @@ def test_mse_loss_against_torch(hw1, shape):
 
 
 @pytest.mark.parametrize("shape", [(2, 1), (7, 4), (32, 6)])
+@impls("batchnorm_")
 def test_batchnorm_train_against_torch(hw1, shape):
     layers = hw1["layers"]
     rng = np.random.default_rng(5)
@@ -164,6 +255,7 @@ def _torch_net_loss(params, X, y, num_layers, batchnorm, loss_type, reg):
     ([6, 6, 4], True, "softmax", 0.05),
     ([8], True, "mse", 0.0),
 ])
+@impls()
 def test_fc_net_against_torch(hw1, hidden_dims, batchnorm, loss_type, reg):
     num_classes = 1 if loss_type == "mse" else 4
     model = hw1["fc_net"].FullyConnectedNet(
@@ -191,3 +283,16 @@ def test_fc_net_against_torch(hw1, hidden_dims, batchnorm, loss_type, reg):
             assert np.max(np.abs(grads[k])) < 1e-12 and np.max(np.abs(leaf.grad.numpy())) < 1e-12
             continue
         assert_close(grads[k], leaf.grad.numpy(), name=f"grads['{k}']", threshold=1e-8)
+
+
+@impls("train_regression")
+def test_train_regression_matches_reference(hw1):
+    # The handout fixes the init, the shuffles and the update: a variant trains the same net.
+    ref = load_modules(HW1, MODULES).modules["house_prices"]
+    data = ref.make_house_data(n_train=120, n_test=10, seed=3)
+    kwargs = dict(hidden_dims=[8], lr=0.05, epochs=3, batch_size=32, seed=4)
+    model, history = hw1["house_prices"].train_regression(data["X_train"], data["y_train"], **kwargs)
+    ref_model, ref_history = ref.train_regression(data["X_train"], data["y_train"], **kwargs)
+    assert_close(history, ref_history, name="loss history", threshold=1e-12)
+    for k in ref_model.params:
+        assert_close(model.params[k], ref_model.params[k], name=k, threshold=1e-12)

@@ -2,7 +2,10 @@
 forward and backward (autograd), on seeded random geometries.
 
 The assignment's own tests compare student code with this reference, so the reference itself
-is checked here against an independent implementation.
+is checked here against an independent implementation. The hidden tests' check of max-pool
+gradients at ties is checked here too: it accepts every split of a window's gradient among its
+tied maxima (first, last, even, random), and nothing else. (The correct variants of the catalog
+are graded by the audit: tests/test_audit.py.)
 """
 from pathlib import Path
 
@@ -110,3 +113,78 @@ def test_pools_match_torch(ref, shape, ph, pw, stride):
         out, cache = forward(x, param)
         _close(f"{name} pool out", out, out_t)
         _close(f"{name} pool dx", backward(dout, cache), dx_t)
+
+
+# --- the hidden tie check accepts every valid split, and nothing else -----------------------------
+
+@pytest.fixture(scope="module")
+def hidden():
+    """The hidden test module, imported as a plain module for its tie checker."""
+    import importlib.util
+
+    path = SOLUTION_DIR / "hidden" / "test_conv_layers_hidden.py"
+    spec = importlib.util.spec_from_file_location("_hw2_hidden_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _split_gradient(x, param, dout, choose):
+    """dx = sum over windows of dout[w] * p_w, with p_w = choose(k) a probability vector over the
+    k tied maxima of window w (in row-major order)."""
+    ph, pw, s = param["pool_height"], param["pool_width"], param["stride"]
+    dx = np.zeros_like(x)
+    N, C, Ho, Wo = dout.shape
+    for n, c, i, j in np.ndindex(N, C, Ho, Wo):
+        window = x[n, c, i * s:i * s + ph, j * s:j * s + pw]
+        rows, cols = np.nonzero(window == window.max())
+        for r, q, share in zip(rows, cols, choose(len(rows))):
+            dx[n, c, i * s + r, j * s + q] += share * dout[n, c, i, j]
+    return dx
+
+
+TIE_PARAMS = [
+    {"pool_height": 2, "pool_width": 2, "stride": 2},
+    {"pool_height": 2, "pool_width": 2, "stride": 1},
+    {"pool_height": 3, "pool_width": 3, "stride": 2},
+]
+
+
+@pytest.mark.parametrize("param", TIE_PARAMS, ids=["2x2-s2", "2x2-s1", "3x3-s2"])
+def test_tie_check_accepts_every_split(hidden, param):
+    g = np.random.default_rng(7)
+    ph, s = param["pool_height"], param["stride"]
+    size = 7 if ph == 3 else 6  # windows that tile the input exactly
+    x = g.integers(0, 3, size=(2, 2, size, size)).astype(float)  # few values: many ties
+    Ho = (size - ph) // s + 1
+    dout = g.uniform(0.5, 1.5, size=(2, 2, Ho, Ho))
+    splits = {
+        "first": lambda k: np.eye(k)[0],
+        "last": lambda k: np.eye(k)[-1],
+        "even": lambda k: np.full(k, 1.0 / k),
+        "random": lambda k: g.dirichlet(np.ones(k)),
+    }
+    for name, choose in splits.items():
+        dx = _split_gradient(x, param, dout, choose)
+        assert hidden.tie_split_problem(x, param, dout, dx) is None, name
+    # Sending the full gradient to every tied maximum counts it twice.
+    dx = _split_gradient(x, param, dout, lambda k: np.ones(k))
+    assert "add up to" in hidden.tie_split_problem(x, param, dout, dx)
+    # A share on an entry that is no window's maximum (an even split reaches every maximum).
+    dx = _split_gradient(x, param, dout, lambda k: np.eye(k)[0])
+    r, q = np.argwhere(_split_gradient(x, param, dout, lambda k: np.full(k, 1.0 / k))[0, 0] == 0)[0]
+    dx[0, 0, r, q] += 0.25
+    assert "must get no gradient" in hidden.tie_split_problem(x, param, dout, dx)
+
+
+def test_tie_check_sees_a_split_no_window_can_make(hidden):
+    # Two overlapping windows share the tied maximum (0, 1). Pixel (0, 0) belongs to window 0
+    # only, so it can receive at most window 0's dout (1.0): 1.5 there is no valid split, even
+    # though the total (3.0), the signs and the support are all right.
+    x = np.array([[[[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]]]])
+    param = {"pool_height": 2, "pool_width": 2, "stride": 1}
+    dout = np.array([[[[1.0, 2.0]]]])
+    assert hidden.tie_split_problem(x, param, dout, np.array([[[[1.0, 1.0, 1.0], [0, 0, 0]]]])) is None
+    assert hidden.tie_split_problem(x, param, dout, np.array([[[[0.0, 3.0, 0.0], [0, 0, 0]]]])) is None
+    problem = hidden.tie_split_problem(x, param, dout, np.array([[[[1.5, 0.0, 1.5], [0, 0, 0]]]]))
+    assert problem is not None and "dx[0, 0, 0, 0] = 1.5" in problem, problem

@@ -23,8 +23,14 @@ rule maps onto torch:
 - step_decay <-> StepLR; cosine_schedule <-> CosineAnnealingLR up to total_epochs (torch's
   keeps following the cosine back up after T_max, ours stays at lr_min).
 
-The last test runs every rule on the Rosenbrock function at the learning rate the handout and
-plot_paths.py document, and checks that it makes real progress from (-1.5, 2).
+The Rosenbrock test runs every rule on the Rosenbrock function at the learning rate the
+handout and plot_paths.py document, and checks that it makes real progress from (-1.5, 2).
+
+The last test checks the correct variants of the hidden bug catalog against the reference,
+independently of the hidden tests: each must compute the same paths, clipped gradients and
+learning rates, so that "a variant scores full marks" is a claim about correct code. (Whether
+each one does score exactly its stated points is `deepgrade audit hw3`'s check, run by
+tests/test_audit.py.)
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.audit import load_catalog
+from autograder.config import load_config
 from autograder.gradcheck import assert_close
 from autograder.loader import load_modules
 
@@ -252,3 +260,62 @@ def test_plot_script_draws_the_figure(hw3, tmp_path):
     # The handout embeds the committed copy of this figure.
     assert (HW3 / "figures" / out.name).is_file()
     assert f"](figures/{out.name})" in (HW3 / "README.md").read_text(encoding="utf-8")
+
+
+# --- the catalog's correct variants compute what the reference computes -------------------------
+
+VARIANTS = load_catalog(
+    load_config(HW3.parents[1] / "grading.yml", check_tree=False).assignment("hw3")
+).variants
+# Every hyperparameter given, so that a variant's own way of filling in defaults is not what
+# differs; config=None is compared on its own below.
+VARIANT_CONFIGS = {
+    "sgd": [{"learning_rate": 0.05}],
+    "sgd_momentum": [{"learning_rate": 0.02, "momentum": 0.9}, {"learning_rate": 0.05, "momentum": 0.5}],
+    "nesterov_momentum": [{"learning_rate": 0.02, "momentum": 0.9}, {"learning_rate": 0.05, "momentum": 0.5}],
+    "adagrad": [{"learning_rate": 0.3, "epsilon": 1e-7}],
+    "rmsprop": [{"learning_rate": 0.01, "decay_rate": 0.98, "epsilon": 1e-6}],
+    "adam": [{"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+             {"learning_rate": 0.05, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}],
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_catalog_variant_is_correct(hw3, problem, variant, tmp_path):
+    (tmp_path / variant.file).write_text(variant.apply((HW3 / variant.file).read_text(encoding="utf-8")))
+    loaded = load_modules(tmp_path, ["optim"])
+    assert not loaded.errors, "\n".join(loaded.errors.values())
+    ours, ref = loaded.modules["optim"], hw3["optim"]
+    for rule, configs in VARIANT_CONFIGS.items():
+        for config in configs:
+            # Copies in, as the grader hands student code copies: some variants write into w.
+            path, state = _numpy_run(lambda w, dw, c: getattr(ours, rule)(w.copy(), dw.copy(), c),
+                                     problem, config, steps=30)
+            ref_path, ref_state = _numpy_run(getattr(ref, rule), problem, config, steps=30)
+            for step, (a, b) in enumerate(zip(path, ref_path), start=1):
+                assert_close(a, b, name=f"{variant.name}: {rule} {config}, w after step {step}", threshold=1e-9)
+            for key in ("velocity", "cache", "m", "v"):
+                if key in ref_state:
+                    assert_close(state[key], ref_state[key], name=f"{variant.name}: {rule} {key}", threshold=1e-9)
+            assert state.get("t") == ref_state.get("t")
+        w, dw = problem["w0"], problem["w0"][::-1] - 0.5
+        got, _ = getattr(ours, rule)(w.copy(), dw.copy(), None)
+        assert_close(got, getattr(ref, rule)(w.copy(), dw.copy(), None)[0],
+                     name=f"{variant.name}: {rule} with config=None", threshold=1e-12)
+    rng = np.random.default_rng(3)
+    shapes = {"W1": (4, 3), "b1": (3,), "W2": (3, 2)}
+    for scale, max_norm in [(3.0, 1.0), (1.0, 0.5), (0.1, 5.0), (0.0, 1.0)]:
+        grads = {k: scale * rng.standard_normal(s) for k, s in shapes.items()}
+        clipped, total = ours.clip_grad_norm(copy.deepcopy(grads), max_norm)
+        ref_clipped, ref_total = ref.clip_grad_norm(copy.deepcopy(grads), max_norm)
+        assert math.isclose(total, ref_total, rel_tol=1e-12, abs_tol=1e-300)
+        assert sorted(clipped) == sorted(ref_clipped)
+        for name in grads:
+            # 1e-6: the torch-style safety term, max_norm / (norm + 1e-6), which the handout accepts.
+            assert_close(clipped[name], ref_clipped[name], name=f"{variant.name}: clipped[{name}]", threshold=1e-6)
+    for epoch in range(45):
+        assert math.isclose(ours.step_decay(0.3, epoch, drop=0.7, every=4), ref.step_decay(0.3, epoch, drop=0.7, every=4),
+                            rel_tol=1e-12)
+        assert math.isclose(ours.cosine_schedule(0.3, epoch, 30, lr_min=0.01),
+                            ref.cosine_schedule(0.3, epoch, 30, lr_min=0.01), rel_tol=1e-12)
+

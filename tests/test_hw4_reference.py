@@ -211,3 +211,84 @@ def test_lstm_huge_preactivations_match_torch(ref):
     th, _ = lstm(t(x), (t(h0[None]), torch.zeros(1, N, H, dtype=torch.float64)))
     assert np.all(np.isfinite(h))
     close(h, th.detach().numpy(), "h")
+
+
+# --- the correct variants of the bug catalog are correct ------------------------------------------
+# `deepgrade audit hw4` (tests/test_audit.py) grades every variant with the assignment's tests.
+# Here each one is checked independently of those tests: every function of the varied module
+# must compute what the reference computes, on inputs of its own (a variant that passed the
+# tests by luck of their inputs would hide a blind spot instead of proving the tests fair).
+
+def _values(result):
+    """The arrays and numbers in a function's result, caches left out."""
+    if isinstance(result, tuple):
+        result = [r for r in result if isinstance(r, (np.ndarray, float, np.floating))]
+        return [np.asarray(r, dtype=np.float64) for r in result]
+    return [np.asarray(result, dtype=np.float64)]
+
+
+def _runs(m, rng):
+    """name -> what module `m` computes on fixed random inputs (forwards, and each backward
+    given its own forward's cache), for every function of rnn_layers.py."""
+    N, T, D, H, V = 3, 4, 3, 2, 5
+    x, x_seq = rng.standard_normal((N, D)), rng.standard_normal((N, T, D))
+    h, c = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    Wx, Wh, b = 0.5 * rng.standard_normal((D, H)), 0.5 * rng.standard_normal((H, H)), rng.standard_normal(H)
+    Wx4, Wh4, b4 = lstm_weights(rng, D, H, scale=0.5)
+    dh, dc, dh_seq = rng.standard_normal((N, H)), rng.standard_normal((N, H)), rng.standard_normal((N, T, H))
+    words, W = rng.integers(0, V, size=(N, T)), rng.standard_normal((V, D))
+    w_aff, b_aff = rng.standard_normal((D, V)), rng.standard_normal(V)
+    dout_aff, dout_emb = rng.standard_normal((N, T, V)), rng.standard_normal((N, T, D))
+    scores, labels = 3.0 * rng.standard_normal((N, T, V)), rng.integers(0, V, size=(N, T))
+    mask = rng.random((N, T)) < 0.6
+    big = 1000.0 * rng.standard_normal((N, T, V))
+    step = m.rnn_step_forward(x, h, Wx, Wh, b)
+    seq = m.rnn_forward(x_seq, h, Wx, Wh, b)
+    lstep = m.lstm_step_forward(x, h, c, Wx4, Wh4, b4)
+    lseq = m.lstm_forward(x_seq, h, Wx4, Wh4, b4)
+    emb = m.word_embedding_forward(words, W)
+    aff = m.temporal_affine_forward(x_seq, w_aff, b_aff)
+    extremes = [-1000.0, -50.0, 0.0, 50.0, 1000.0]
+    return {
+        "sigmoid": m.sigmoid(np.concatenate([8.0 * rng.standard_normal(20), extremes])),
+        "rnn_step_forward": step,
+        "rnn_step_backward": m.rnn_step_backward(dh.copy(), step[-1]),
+        "rnn_forward": seq,
+        "rnn_backward": m.rnn_backward(dh_seq.copy(), seq[-1]),
+        "lstm_step_forward": lstep,
+        "lstm_step_backward": m.lstm_step_backward(dh.copy(), dc.copy(), lstep[-1]),
+        "lstm_forward": lseq,
+        "lstm_backward": m.lstm_backward(dh_seq.copy(), lseq[-1]),
+        "word_embedding_forward": emb,
+        "word_embedding_backward": m.word_embedding_backward(dout_emb.copy(), emb[-1]),
+        "temporal_affine_forward": aff,
+        "temporal_affine_backward": m.temporal_affine_backward(dout_aff.copy(), aff[-1]),
+        "temporal_softmax_loss": m.temporal_softmax_loss(scores, labels, mask),
+        "temporal_softmax_loss with scores of +-1000": m.temporal_softmax_loss(big, labels, mask),
+    }
+
+
+def _variants():
+    from autograder.audit import load_catalog
+    from autograder.config import load_config
+
+    a = load_config(SOLUTION_DIR.parents[1] / "grading.yml", check_tree=False).assignment("hw4")
+    return load_catalog(a).variants
+
+
+@pytest.mark.parametrize("variant", _variants(), ids=lambda v: v.name)
+def test_catalog_variant_computes_what_the_reference_does(ref, variant, tmp_path):
+    (tmp_path / variant.file).write_text(variant.apply((SOLUTION_DIR / variant.file).read_text()))
+    loaded = load_modules(tmp_path, [Path(variant.file).stem])
+    assert not loaded.errors, loaded.errors
+    # Numerically stable as the handout asks: no overflow anywhere, even at scores of +-1000.
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        mine = _runs(loaded.modules["rnn_layers"], np.random.default_rng(11))
+    expected = _runs(ref, np.random.default_rng(11))
+    for name, result in expected.items():
+        got, want = _values(mine[name]), _values(result)
+        assert len(got) == len(want), f"{variant.name}: {name} returns {len(got)} values, not {len(want)}"
+        for k, (g, e) in enumerate(zip(got, want)):
+            assert np.all(np.isfinite(g)), f"{variant.name}: {name} value {k} is not finite"
+            np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{variant.name}: {name} value {k}")

@@ -1,5 +1,6 @@
 """The pytest plugin as students meet it: `pytest assignments/hwN`, part markers, gpu skips."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -95,9 +96,10 @@ def test_rng_fixture_is_seeded_by_test_id(tmp_path):
     assert len(values) == 2 and values[0] == values[1]
 
 
-def test_a_function_that_changes_its_input_array_fails_locally_as_in_grading(root, tmp_path):
-    # relu_backward written as `dout[x <= 0] = 0` changes the caller's dout: locally the test
-    # fails with the same words as in grading, where the worker never changes the test's arrays.
+def test_a_function_that_changes_its_input_array_fails_only_the_rule_locally_as_in_grading(root, tmp_path):
+    # relu_backward written as `dout[x <= 0] = 0` changes the array it is given: locally, as in
+    # grading, it works on a copy, so its values are judged as they are; the write fails only
+    # the conventions test of relu_backward, with the same words as in grading.
     course = tmp_path / "course"
     shutil.copytree(root / "assignments/hw1", course / "assignments/hw1")
     shutil.copyfile(root / "grading.yml", course / "grading.yml")
@@ -107,6 +109,44 @@ def test_a_function_that_changes_its_input_array_fails_locally_as_in_grading(roo
         fh.write("\n\ndef relu_backward(dout, cache):\n    dout[cache <= 0] = 0\n    return dout\n")
     proc, collected, results = run_pytest(["assignments/hw1", "-k", "relu"], course, tmp_path)
     failed = {n: r for n, r in results.items() if r["status"] == "failed"}
-    assert failed, proc.stdout[-2000:]
-    for res in failed.values():
-        assert "relu_backward() changed the array it was given as argument 1" in res["message"], res["message"]
+    assert list(failed) == ["assignments/hw1/test_layers.py::test_inputs_unchanged[relu_backward]"], proc.stdout[-2000:]
+    assert "relu_backward() changed the array it was given as argument 1" in next(iter(failed.values()))["message"]
+    assert "InputChangedWarning: relu_backward() changed the array" in proc.stdout  # pytest's warnings summary
+
+
+def test_a_failure_shows_the_test_line_the_students_line_and_the_message(tmp_path):
+    # pytest's default options on a course: each failure is the test's line, the student's line
+    # and the message (worst error, its index, the hint), not the engine's frames or the whole
+    # source of each function on the way: at most 15 lines.
+    course = tmp_path / "course"
+    release = course / "assignments" / "hwt"
+    release.mkdir(parents=True)
+    (release / "calc.py").write_text(
+        'def scale(x):\n    """Twice x, a long docstring\n' + "    that pytest would print\n" * 20 + '    """\n'
+        "    return x * 2.02\n\n"
+        "def todo(x):\n    # YOUR CODE HERE\n    raise NotImplementedError\n")
+    (release / "test_calc.py").write_text(
+        "import numpy as np\nimport pytest\n\nfrom autograder.gradcheck import assert_close\n\n\n"
+        "def judge(f, x):\n    \"\"\"A helper of the test file.\"\"\"\n" + "    y = x.copy()\n" * 15 +
+        "    assert_close(f(y), 2 * x, name='scale(x)')\n\n\n"
+        "@pytest.mark.parametrize('n', [6, 12])\n"
+        "def test_scale_values(student, n):\n    x = np.arange(1.0, n + 1.0)\n" + "    x = x + 0\n" * 15 +
+        "    judge(student.scale, x)\n\n\n"
+        "def test_todo(student):\n    assert student.todo(1) == 1\n")
+    (course / "grading.yml").write_text(
+        "assignments:\n  hwt:\n    title: T\n    files: [calc.py]\n    parts:\n"
+        "      scale: {points: 1, tests: [test_scale_*]}\n      todo: {points: 1, tests: [test_todo]}\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "assignments/hwt", "-p", "no:cacheprovider"],
+                          cwd=course, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    section = proc.stdout.split("= FAILURES =", 1)[1].split("short test summary info", 1)[0]
+    failures = re.split(r"^_{3,} (\S+) _{3,}$", section, flags=re.M)[1:]
+    reports = dict(zip(failures[::2], failures[1::2]))
+    assert sorted(reports) == ["test_scale_values[12]", "test_scale_values[6]", "test_todo"], proc.stdout[-3000:]
+    for name, text in reports.items():
+        lines = [line for line in text.strip("\n").splitlines() if line.strip(" =")]
+        assert len(lines) <= 15, f"{name}: {len(lines)} lines\n{text}"
+        assert "autograder/" not in text, text  # no engine frame (loader, gradcheck)
+    numeric = reports["test_scale_values[12]"]
+    assert "worst relative error" in numeric and "at index (" in numeric and "hint:" in numeric, numeric
+    assert "calc.py:" in reports["test_todo"] and "NotImplementedError" in reports["test_todo"]

@@ -80,6 +80,10 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Backward pass of a ReLU.
 
+    Where x > 0 the gradient passes (dx = dout), where x < 0 it does not (dx = 0). At exactly
+    x = 0 the ReLU has a kink: any value between 0 and dout (a slope in [0, 1]) is accepted
+    there; 0 is the usual choice.
+
     Inputs:
     - dout: upstream gradient, of any shape
     - cache: the cache returned by relu_forward
@@ -214,13 +218,12 @@ def mse_loss(x, y):
 def dropout_forward(x, dropout_param):
     """Forward pass of inverted dropout.
 
-    In training, each unit is kept with probability p and the kept units are divided by p, so
-    that the expected output equals x and test mode needs no rescaling. The mask is drawn as
-
-        mask = (np.random.rand(*x.shape) < p) / p
-
-    after np.random.seed(seed) when dropout_param has a 'seed' (so that runs can be repeated and
-    compared). In test mode the input passes through unchanged.
+    In training, each unit is kept with probability p, independently of the others, and the
+    kept units are divided by p, so that the expected output equals x and test mode needs no
+    rescaling. Draw the mask from numpy's global random generator (np.random), which is seeded
+    for you with np.random.seed(seed) when dropout_param has a 'seed': the same seed must give
+    the same mask, so that runs can be repeated. Any correct way of drawing it is accepted. In
+    test mode the input passes through unchanged.
 
     Inputs:
     - x: input, of any shape

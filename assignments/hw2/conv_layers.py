@@ -121,8 +121,9 @@ def max_pool_backward_naive(dout, cache):
 
     Returns:
     - dx: Gradient with respect to x, of shape (N, C, H, W). Each dout[n, c, i, j] goes to the
-      position of its window's maximum (to the first one in row-major order on a tie);
-      where windows overlap, contributions add up.
+      position of its window's maximum; where windows overlap, contributions add up. On a tie
+      any split among the tied maxima (nonnegative shares adding up to dout[n, c, i, j]) is a
+      valid subgradient; giving it all to the first maximum argmax finds is the simplest.
     """
     x, pool_param = cache
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]

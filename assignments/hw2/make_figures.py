@@ -1,7 +1,7 @@
 """Draw the handout's figure: hand-made filters applied to a synthetic image with our conv.
 
-Run from anywhere:  python solutions/hw2/make_figures.py   (or assignments/hw2/... once your
-conv_forward_im2col works). Writes figures/kernels.png next to this script.
+Run from anywhere, once conv_forward_im2col works:  python assignments/hw2/make_figures.py
+Writes figures/kernels.png next to this script.
 
 The image is drawn here (shapes, a smooth shade and a little noise), so nothing is downloaded.
 """

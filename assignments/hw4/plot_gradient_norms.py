@@ -7,7 +7,7 @@ rnn_layers.py is complete:
 
     python plot_gradient_norms.py            # writes figures/gradient_norms.png
 
-Uses this folder's rnn_layers.py (your code in assignments/hw4, the reference in solutions/hw4).
+Uses this folder's rnn_layers.py: your own code.
 """
 import sys
 from pathlib import Path

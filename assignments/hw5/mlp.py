@@ -116,7 +116,8 @@ def train_one_epoch(model, loader, optimizer, device, scaler=None, amp_dtype=Non
     """One pass over loader, one optimizer step per batch, cross-entropy loss.
 
     Inputs:
-    - model: an MLP (put in train mode here)
+    - model: an MLP, or any nn.Module mapping (N, D) inputs to (N, C) scores (put in train
+      mode here)
     - loader: yields (xb, yb) batches
     - optimizer: a torch optimizer over model's parameters
     - device: 'cpu' or 'cuda'; batches are moved there
@@ -129,7 +130,8 @@ def train_one_epoch(model, loader, optimizer, device, scaler=None, amp_dtype=Non
 
 
 def evaluate(model, loader, device):
-    """Accuracy of model on loader's data, in eval mode and without gradients.
+    """Accuracy of model (any nn.Module mapping (N, D) inputs to (N, C) scores) on loader's
+    data, in eval mode and without gradients.
 
     Returns: the fraction of examples classified correctly (a float in [0, 1]).
     """
@@ -174,7 +176,8 @@ def fit(config=None):
     config['X_train'] is None the training split of mnist_data.load_mnist() is used.
     Returns: (model, history), where history is a dict of plain data:
     - 'loss': mean training loss per epoch (list of floats)
-    - 'accuracy': training accuracy after each epoch (list of floats in [0, 1])
+    - 'accuracy': accuracy on the training data of the model at the end of each epoch, in eval
+      mode: what evaluate returns (list of floats in [0, 1])
     - 'device': 'cpu' or 'cuda', where training ran
     - 'amp_dtype': 'float16' or 'bfloat16' when it ran under autocast, else None
     - 'grad_scaler': True when a GradScaler scaled the float16 loss

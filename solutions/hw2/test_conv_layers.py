@@ -1,20 +1,28 @@
 """Visible tests for hw2 (convolution and pooling). Run them with `pytest assignments/hw2`.
 
 Forward passes are checked against values computed beforehand from a correct solution (on
-fixed inputs built by `ramp`) or against closed forms; backward passes by numerical gradient
-checks. A gradient check differentiates your own forward pass, and a wrong forward (all zeros,
-say) agrees with a backward that is wrong the same way, so each gradient check also checks the
-forward pass it relies on. The hidden tests check many more geometries (strides, padding,
-dilation, non-square inputs and kernels, batch of 1, one channel, one filter) the same way.
+fixed inputs built by `ramp`) or against closed forms. Each backward pass is judged on its own:
+given the cache your forward returned, its gradients must equal the true gradients at those
+inputs, which the tests compute from the definitions below (the im2col layout spelled out entry
+by entry, and its transpose) or as numerical gradients of pooling written out window by window.
+So a wrong forward costs only the forward's tests (as long as its cache holds what the backward
+needs); a failing backward test says, in a "note:" line, when your forward is wrong too, and
+whether your backward agrees with the numerical gradient of your own forward. The hidden tests
+check many more geometries (strides, padding, dilation, non-square inputs and kernels, batch of
+1, one channel, one filter) the same way.
+
+The `conventions` tests grade the one rule stated for every function: leave the arrays you are
+given unchanged. Elsewhere a write into an input is reported as a "warning:" line only.
 """
 import time
 
 import numpy as np
 import pytest
 
-from autograder.gradcheck import assert_close, check_gradients
+from autograder.gradcheck import GradientError, assert_close, numeric_gradients
+from autograder.verdicts import BackwardNotJudged, check_inputs_rule, explain_with, judge_backward
 
-# Largest relative error allowed for a layer's gradient (float64, central differences).
+# Largest relative error allowed for a layer's gradient (float64).
 GRAD_THRESHOLD = 1e-7
 # The expected values below are printed with 10 significant digits.
 GOLDEN_THRESHOLD = 1e-8
@@ -102,6 +110,53 @@ def im2col_by_definition(x, HH, WW, stride, pad, dil):
     return expected
 
 
+def col2im_by_definition(cols, x_shape, HH, WW, stride, pad, dil):
+    """The transpose of im2col_by_definition, entry by entry (slow, for checking): every entry
+    of cols is added to the pixel it was read from; entries read from the padding are dropped."""
+    N, C, H, W = x_shape
+    Ho, Wo = (H + 2 * pad - dil * (HH - 1) - 1) // stride + 1, (W + 2 * pad - dil * (WW - 1) - 1) // stride + 1
+    xpad = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    for c, p, q in np.ndindex(C, HH, WW):
+        for n, i, j in np.ndindex(N, Ho, Wo):
+            xpad[n, c, i * stride + p * dil, j * stride + q * dil] += cols[(c * HH + p) * WW + q, (n * Ho + i) * Wo + j]
+    return xpad[:, :, pad:pad + H, pad:pad + W]
+
+
+def conv_by_definition(x, w, b, conv_param, dout):
+    """(out, {"x": dx, "w": dw, "b": db}): the convolution and its true gradients for upstream
+    gradient dout, from the matrix form in the handout (section 4) with the im2col layout
+    spelled out above, so that no function of yours is used."""
+    F, _, HH, WW = w.shape
+    stride, pad, dil = conv_param["stride"], conv_param["pad"], conv_param.get("dilation", 1)
+    cols = im2col_by_definition(x, HH, WW, stride, pad, dil)
+    N, Ho, Wo = x.shape[0], dout.shape[2], dout.shape[3]
+    out = (w.reshape(F, -1) @ cols + b[:, None]).reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)
+    dY = dout.transpose(1, 0, 2, 3).reshape(F, -1)
+    grads = {
+        "x": col2im_by_definition(w.reshape(F, -1).T @ dY, x.shape, HH, WW, stride, pad, dil),
+        "w": (dY @ cols.T).reshape(w.shape),
+        "b": dY.sum(axis=1),
+    }
+    return out, grads
+
+
+def pool_by_definition(x, pool_param, reduce, dout):
+    """(out, {"x": dx}): pooling window by window, and its true gradient for upstream gradient
+    dout: a numerical gradient, which is exact here (the inputs have no ties, and the step of
+    1e-3 never changes which entry wins a window)."""
+    out = pool_by_windows(x, pool_param, reduce)
+    grads = numeric_gradients(lambda x: pool_by_windows(x, pool_param, reduce), {"x": x}, ["x"],
+                              dout=dout, h=1e-3)
+    return out, grads
+
+
+def conv_out_shape(x_shape, w_shape, conv_param):
+    """(N, F, H', W') of a convolution, from the formula in the handout (section 1)."""
+    stride, pad, dil = conv_param["stride"], conv_param["pad"], conv_param.get("dilation", 1)
+    size = [(n + 2 * pad - dil * (f - 1) - 1) // stride + 1 for n, f in zip(x_shape[2:], w_shape[2:])]
+    return (x_shape[0], w_shape[0], *size)
+
+
 def conv_args(rng, x_shape, w_shape):
     return {
         "x": rng.standard_normal(x_shape),
@@ -110,8 +165,8 @@ def conv_args(rng, x_shape, w_shape):
     }
 
 
-# Geometries for gradient checks: (x shape, w shape, conv_param). Tiny, since a numerical
-# gradient calls the forward pass twice per input entry.
+# Geometries for the backward tests: (x shape, w shape, conv_param). Small, since the true
+# gradients come from the entry-by-entry definitions above.
 GRAD_CASES = [
     pytest.param((2, 2, 5, 5), (3, 2, 3, 3), {"stride": 1, "pad": 1}, id="stride1-pad1"),
     pytest.param((1, 3, 5, 8), (2, 3, 3, 2), {"stride": 2, "pad": 0}, id="stride2-nonsquare"),
@@ -205,15 +260,47 @@ def test_conv_naive_forward_stride_subsamples(student, rng):
     check_conv_golden(student.conv_forward_naive)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, conv_param", GRAD_CASES)
-def test_conv_naive_backward_gradcheck(student, rng, x_shape, w_shape, conv_param):
-    check_conv_golden(student.conv_forward_naive)
+def judge(forward, backward, args, dout, expected, expected_out, documented_cache=None, what=""):
+    """Judge backward on its own: given the cache that forward(*args) returns, its gradients
+    for upstream gradient dout must be `expected` (name -> true gradient). When forward
+    crashes and it documents its cache, the backward is judged on that cache instead, so that
+    a crashing forward costs its own tests only."""
+    __tracebackhide__ = True
+    try:
+        judge_backward(forward, backward, args, dout, list(expected), expected=expected,
+                       expected_out=expected_out, threshold=GRAD_THRESHOLD, what=what)
+        return
+    except BackwardNotJudged as exc:
+        if documented_cache is None:
+            raise
+        reason = str(exc).splitlines()[0]
+    note = (f"note: {reason}; so {backward.__name__} was judged on the cache that "
+            f"{forward.__name__}'s docstring documents ({forward.__name__}'s own tests grade the forward)")
+    try:
+        got = backward(dout, documented_cache)
+    except Exception as exc:
+        raise GradientError(f"{backward.__name__} {what} raised {type(exc).__name__}: {exc}\n{note}") from exc
+    got = (got,) if len(expected) == 1 else tuple(got)
+    with explain_with(note):
+        assert len(got) == len(expected), f"{backward.__name__} must return {len(expected)} gradients"
+        for (name, want), g in zip(expected.items(), got):
+            assert_close(g, want, name=f"{backward.__name__} d{name} {what}", threshold=GRAD_THRESHOLD)
+
+
+def judge_conv_backward(forward, backward, rng, x_shape, w_shape, conv_param, documented=True):
+    """Judge a conv backward (naive or im2col) on its own, given the cache of its forward."""
     a = conv_args(rng, x_shape, w_shape)
-    out, cache = student.conv_forward_naive(a["x"], a["w"], a["b"], conv_param)
-    dout = rng.standard_normal(np.shape(out))
-    dx, dw, db = student.conv_backward_naive(dout, cache)
-    check_gradients(student.conv_forward_naive, {**a, "conv_param": conv_param},
-                    {"x": dx, "w": dw, "b": db}, dout=dout, output=0, threshold=GRAD_THRESHOLD)
+    dout = rng.standard_normal(conv_out_shape(x_shape, w_shape, conv_param))
+    out, grads = conv_by_definition(a["x"], a["w"], a["b"], conv_param, dout)
+    judge(forward, backward, {**a, "conv_param": conv_param}, dout, grads, out,
+          (a["x"], a["w"], a["b"], conv_param) if documented else None,
+          what=f"for x {x_shape}, w {w_shape}, {conv_param}")
+
+
+@pytest.mark.parametrize("x_shape, w_shape, conv_param", GRAD_CASES)
+def test_conv_naive_backward_true_gradient(student, rng, x_shape, w_shape, conv_param):
+    judge_conv_backward(student.conv_forward_naive, student.conv_backward_naive, rng,
+                        x_shape, w_shape, conv_param)
 
 
 # --- pooling ----------------------------------------------------------------------------------
@@ -235,15 +322,12 @@ def test_max_pool_forward_closed_form(student, rng):
     pytest.param((2, 2, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 2}, id="2x2-stride2"),
     pytest.param((1, 2, 5, 4), {"pool_height": 3, "pool_width": 2, "stride": 1}, id="3x2-overlapping"),
 ])
-def test_max_pool_backward_gradcheck(student, rng, shape, pool_param):
-    x = distinct(rng, shape)
-    out, cache = student.max_pool_forward_naive(x, pool_param)
-    assert_close(out, pool_by_windows(x, pool_param, np.max),
-                 name="out (the inputs of the gradient check)")
-    dout = rng.standard_normal(np.shape(out))
-    dx = student.max_pool_backward_naive(dout, cache)
-    check_gradients(student.max_pool_forward_naive, {"x": x, "pool_param": pool_param}, {"x": dx},
-                    dout=dout, output=0, threshold=GRAD_THRESHOLD)
+def test_max_pool_backward_true_gradient(student, rng, shape, pool_param):
+    x = distinct(rng, shape)  # no ties: the gradient is unique
+    dout = rng.standard_normal(pool_by_windows(x, pool_param, np.max).shape)
+    out, grads = pool_by_definition(x, pool_param, np.max, dout)
+    judge(student.max_pool_forward_naive, student.max_pool_backward_naive, {"x": x, "pool_param": pool_param},
+          dout, grads, out, (x, pool_param), what=f"for x {shape}, {pool_param}")
 
 
 def test_avg_pool_forward_closed_form(student, rng):
@@ -258,15 +342,12 @@ def test_avg_pool_forward_closed_form(student, rng):
     pytest.param((2, 2, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 2}, id="2x2-stride2"),
     pytest.param((1, 2, 5, 4), {"pool_height": 3, "pool_width": 2, "stride": 1}, id="3x2-overlapping"),
 ])
-def test_avg_pool_backward_gradcheck(student, rng, shape, pool_param):
+def test_avg_pool_backward_true_gradient(student, rng, shape, pool_param):
     x = rng.standard_normal(shape)
-    out, cache = student.avg_pool_forward_naive(x, pool_param)
-    assert_close(out, pool_by_windows(x, pool_param, np.mean),
-                 name="out (the inputs of the gradient check)")
-    dout = rng.standard_normal(np.shape(out))
-    dx = student.avg_pool_backward_naive(dout, cache)
-    check_gradients(student.avg_pool_forward_naive, {"x": x, "pool_param": pool_param}, {"x": dx},
-                    dout=dout, output=0, threshold=GRAD_THRESHOLD)
+    dout = rng.standard_normal(pool_by_windows(x, pool_param, np.mean).shape)
+    out, grads = pool_by_definition(x, pool_param, np.mean, dout)
+    judge(student.avg_pool_forward_naive, student.avg_pool_backward_naive, {"x": x, "pool_param": pool_param},
+          dout, grads, out, (x, pool_param), what=f"for x {shape}, {pool_param}")
 
 
 # --- im2col and col2im ------------------------------------------------------------------------
@@ -299,15 +380,18 @@ def test_im2col_layout(student, rng):
 ])
 def test_col2im_is_adjoint_of_im2col(student, rng, x_shape, HH, WW, stride, pad, dil):
     # col2im is the backward pass of im2col: with upstream gradient dcols, d(sum(im2col(x) *
-    # dcols))/dx = col2im(dcols).
+    # dcols))/dx = col2im(dcols), the transpose of the layout spelled out in im2col's docstring.
     x = rng.standard_normal(x_shape)
-    cols = student.im2col(x, HH, WW, stride, pad, dil)
-    # The check differentiates your im2col: it must be the right one.
-    assert_close(cols, im2col_by_definition(x, HH, WW, stride, pad, dil), name="im2col(x)")
-    dcols = rng.standard_normal(np.shape(cols))
+    dcols = rng.standard_normal(im2col_by_definition(x, HH, WW, stride, pad, dil).shape)
     dx = student.col2im(dcols, x_shape, HH, WW, stride, pad, dil)
-    check_gradients(student.im2col, {"x": x, "HH": HH, "WW": WW, "stride": stride, "pad": pad, "dilation": dil},
-                    {"x": dx}, dout=dcols, threshold=GRAD_THRESHOLD)
+    assert_close(dx, col2im_by_definition(dcols, x_shape, HH, WW, stride, pad, dil),
+                 name=f"col2im(dcols, {x_shape}, {HH}, {WW}, stride={stride}, pad={pad}, dilation={dil})",
+                 threshold=GRAD_THRESHOLD)
+    # The adjoint identity of the handout, with the same dcols and this x.
+    lhs = float(np.sum(im2col_by_definition(x, HH, WW, stride, pad, dil) * dcols))
+    assert abs(lhs - float(np.sum(x * dx))) <= 1e-9 * max(1.0, abs(lhs)), (
+        f"sum(im2col(x) * dcols) = {lhs:.10g} but sum(x * col2im(dcols)) = {float(np.sum(x * dx)):.10g}"
+    )
 
 
 # --- vectorized convolution -------------------------------------------------------------------
@@ -329,14 +413,10 @@ def test_conv_im2col_forward_1x1(student, rng):
 
 
 @pytest.mark.parametrize("x_shape, w_shape, conv_param", GRAD_CASES)
-def test_conv_im2col_backward_gradcheck(student, rng, x_shape, w_shape, conv_param):
-    check_conv_golden(student.conv_forward_im2col)
-    a = conv_args(rng, x_shape, w_shape)
-    out, cache = student.conv_forward_im2col(a["x"], a["w"], a["b"], conv_param)
-    dout = rng.standard_normal(np.shape(out))
-    dx, dw, db = student.conv_backward_im2col(dout, cache)
-    check_gradients(student.conv_forward_im2col, {**a, "conv_param": conv_param},
-                    {"x": dx, "w": dw, "b": db}, dout=dout, output=0, threshold=GRAD_THRESHOLD)
+def test_conv_im2col_backward_true_gradient(student, rng, x_shape, w_shape, conv_param):
+    # Its cache is whatever conv_forward_im2col keeps: no documented one to fall back on.
+    judge_conv_backward(student.conv_forward_im2col, student.conv_backward_im2col, rng,
+                        x_shape, w_shape, conv_param, documented=False)
 
 
 def _best_time(f, repeats=3):
@@ -349,31 +429,91 @@ def _best_time(f, repeats=3):
 
 
 def test_conv_im2col_is_vectorized(student):
-    # A 400 x 400 output is 160,000 windows. Any Python loop over them costs at least one
-    # slice and one small product per window: `floor` measures that on this machine, and the
+    # A 300 x 300 output is 90,000 windows. Any Python loop over them costs at least one slice
+    # and one small product per window: `floor` measures that on this machine, and the
     # vectorized conv (forward and backward each) must take less than a quarter of it.
     # float32 halves the bytes that cross to the grading process, whose copying is timed too.
-    x = ramp((1, 1, 401, 401), 0.2).astype(np.float32)
+    size = 300
+    x = ramp((1, 1, size + 1, size + 1), 0.2).astype(np.float32)
     w = ramp((1, 1, 2, 2), 0.4).astype(np.float32)
     b = np.zeros(1, dtype=np.float32)
     param = {"stride": 1, "pad": 0}
     forward_time, (out, cache) = _best_time(lambda: student.conv_forward_im2col(x, w, b, param))
     plane, taps = x[0, 0].astype(np.float64), w.ravel().astype(np.float64)
-    floor_out = np.empty((400, 400))
+    floor_out = np.empty((size, size))
     start = time.perf_counter()
-    for i in range(400):
-        for j in range(400):
+    for i in range(size):
+        for j in range(size):
             floor_out[i, j] = plane[i:i + 2, j:j + 2].ravel() @ taps
     floor = time.perf_counter() - start
+    shape = f"1x1x{size + 1}x{size + 1}"
     # float32 arithmetic: about 7 significant digits.
-    assert_close(out, floor_out[None, None], name="out (float32 1x1x401x401 input, 2x2 filter)",
-                 threshold=1e-4)
-    dout = ramp((1, 1, 400, 400), 0.6).astype(np.float32)
+    assert_close(out, floor_out[None, None], name=f"out (float32 {shape} input, 2x2 filter)", threshold=1e-4)
+    dout = ramp((1, 1, size, size), 0.6).astype(np.float32)
     backward_time, _ = _best_time(lambda: student.conv_backward_im2col(dout, cache))
     for label, took in (("conv_forward_im2col", forward_time), ("conv_backward_im2col", backward_time)):
         assert took < floor / 4, (
-            f"{label} took {took:.3f} s on a 1x1x401x401 input with a 2x2 filter; a loop over the "
-            f"160,000 output pixels takes about {floor:.3f} s here, and the vectorized version "
+            f"{label} took {took:.3f} s on a {shape} input with a 2x2 filter; a loop over the "
+            f"{size * size:,} output pixels takes about {floor:.3f} s here, and the vectorized version "
             f"must be at least 4x faster than that. Loop over the filter taps (HH * WW), not "
             f"over output positions."
         )
+
+
+# --- conventions: inputs left unchanged -------------------------------------------------------
+# One test per function that is easy to get wrong this way (dout /= k, a padded buffer that
+# is really x). Each call gets two different inputs; it must leave every array it is given as
+# it was, and compute something from them (the values are graded by the function's own tests).
+
+def _rule_conv_forward_naive(student, rng):
+    def conv_forward_naive_out(x, w, b, conv_param):
+        # Only `out`: the cache holds the inputs themselves, which says nothing about the rule.
+        return student.conv_forward_naive(x, w, b, conv_param)[0]
+
+    # The simplest geometry (no padding, stride 1), which any forward that runs at all handles.
+    param = {"stride": 1, "pad": 0}
+    calls = [(*conv_args(rng, (1, 2, 4, 4), (2, 2, 3, 3)).values(), param) for _ in range(2)]
+    return conv_forward_naive_out, calls
+
+
+def _rule_conv_backward_naive(student, rng):
+    # The cache that conv_forward_naive documents, (x, w, b, conv_param), so that this test
+    # does not depend on your forward.
+    param = {"stride": 1, "pad": 1}
+    calls = [(rng.standard_normal((1, 2, 4, 4)), tuple(conv_args(rng, (1, 2, 4, 4), (2, 2, 3, 3)).values()) + (param,))
+             for _ in range(2)]
+    return student.conv_backward_naive, calls
+
+
+def _rule_pool_backward(name):
+    def build(student, rng):
+        # The documented cache (x, pool_param), 2x2 windows with stride 2: no ties.
+        param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        calls = [(rng.standard_normal((1, 2, 2, 2)), (distinct(rng, (1, 2, 4, 4)), param)) for _ in range(2)]
+        return getattr(student, name), calls
+    return build
+
+
+def _rule_conv_backward_im2col(student, rng):
+    # Its cache is whatever your conv_forward_im2col keeps: made here on the simplest geometry.
+    param = {"stride": 1, "pad": 0}
+    calls = []
+    for _ in range(2):
+        _, cache = student.conv_forward_im2col(*conv_args(rng, (1, 2, 4, 4), (2, 2, 3, 3)).values(), param)
+        calls.append((rng.standard_normal((1, 2, 2, 2)), cache))
+    return student.conv_backward_im2col, calls
+
+
+RULE_CALLS = {
+    "conv_forward_naive": _rule_conv_forward_naive,
+    "conv_backward_naive": _rule_conv_backward_naive,
+    "max_pool_backward_naive": _rule_pool_backward("max_pool_backward_naive"),
+    "avg_pool_backward_naive": _rule_pool_backward("avg_pool_backward_naive"),
+    "conv_backward_im2col": _rule_conv_backward_im2col,
+}
+
+
+@pytest.mark.parametrize("function", sorted(RULE_CALLS))
+def test_inputs_left_unchanged(student, rng, function):
+    fn, (first, second) = RULE_CALLS[function](student, rng)
+    check_inputs_rule(fn, first, second)

@@ -1,8 +1,8 @@
 """Draw the handout's figure: loss and accuracy per epoch of fit() on the offline digits.
 
-    cd solutions/hw5 && python make_figures.py        # writes training_curves.png
+    cd assignments/hw5 && python make_figures.py     # writes training_curves.png
 
-In assignments/hw5 it draws your own curves, once your fit() works.
+It draws your own curves, once your fit() works.
 """
 import mlp
 import mnist_data

@@ -239,9 +239,11 @@ def test_killing_the_import_scores_zero(case, rt_course, tmp_path):
     assert len(g.failed()) == len(g.result.scorecard.tests) > 0
 
 
-def test_mutating_inputs_fails_the_call(rt_course, baseline, full_part, tmp_path):
-    # Returns the right answer, then zeroes its input: the test's own array is never changed
-    # by the worker; the call fails, with the argument named, in grading and in process alike.
+def test_mutating_inputs_costs_no_other_test(rt_course, baseline, full_part, tmp_path):
+    # Returns the right answer, then zeroes its input: student code works on copies, so the
+    # test's own array never changes and the answer is judged as it is. The broken rule is a
+    # warning line in each test of the part, with the argument named, in grading and in
+    # process alike; it is graded by the conventions part only (not selected here).
     code = victim("""
         import numpy as np
         out = np.tanh(x)
@@ -250,10 +252,10 @@ def test_mutating_inputs_fails_the_call(rt_course, baseline, full_part, tmp_path
         """)
     g = grade_submission(rt_course, tmp_path, {"layers.py": code})
     local = grade_submission(rt_course, tmp_path / "inprocess", {"layers.py": code}, isolation="inprocess")
-    assert g.score == pytest.approx(local.score) == pytest.approx(baseline.score)
-    assert set(g.failed()) == set(baseline.failed())
-    assert all("tanh_forward() changed the array it was given as argument 1" in m
-               for m in g.failed().values() if "broken on purpose" not in m)
+    assert g.score == pytest.approx(local.score) == pytest.approx(full_part)
+    warned = [t for t in g.data["tests"] if "tanh" in t["name"]]
+    assert warned and all(t["output"].startswith("warning: tanh_forward() changed the array it was "
+                                                 "given as argument 1") for t in warned)
 
 
 @pytest.mark.parametrize("flood", ["prints", "flood"])
