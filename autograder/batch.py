@@ -3,13 +3,25 @@
 DIR holds one entry per student: a folder or a .zip, named after the student. Each student's
 results go to ``OUT/<student>/results.json`` (Gradescope's format, written atomically by
 reports.write_json), so a batch killed at any moment, even by SIGKILL, leaves only whole files.
-A rerun is the way to resume: a student whose results.json exists for the same submission
-(same SHA-256 fingerprint, same -m selection) is skipped, and one whose grading failed, which
-left ``OUT/<student>/error.json`` and no results, is graded again.
 
-"Failed" means the grader could not grade (a course or machine problem). A broken submission
-is not a failure: a missing file, a syntax error or a corrupt zip gets a results.json scoring
-0 for what broke, and the batch goes on.
+A student has one state, read from OUT alone: *graded* when results.json holds the grade of
+the submission as it is now (the same SHA-256 fingerprint and -m selection, stamped in
+extra_data.batch); else *failed* when error.json says grading this submission failed (a
+course or machine problem: a rerun grades it again); else *pending*. A results.json for
+the current submission always wins: an error.json beside it is stale (and removed), never a
+reason to show the student as failed. A rerun is the way to resume: it skips the graded and
+grades the rest.
+
+"Failed" means the grader could not grade. A broken submission is not a failure: a missing
+file, a syntax error or a corrupt zip gets a results.json scoring 0 for what broke, and the
+batch goes on.
+
+Runs that share OUT (shards of a Slurm array, or a second run started by mistake) coordinate
+through locks in ``OUT/.deepgrade/``: a student is graded by one run at a time (another run
+that reaches them waits, then skips them once graded), and the gradebook is written by one run
+at a time, from what OUT holds then, so the run that ends last writes the complete one. Each
+grading folder lies in ``$TMPDIR/deepgrade-batch-<id of OUT>/<student>``; one left by a killed
+run is removed by the next run.
 
 Shards split the sorted student names round-robin: shard i of n (1-based) takes the students
 at positions i-1, i-1+n, i-1+2n, ... Each shard grades only its students; the gradebook and
@@ -19,11 +31,13 @@ a rerun after the shards, which skips everyone) writes the complete gradebook.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
 import os
 import statistics
+import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,8 +49,9 @@ from typing import Any, Callable, Iterator
 
 from autograder.config import AssignmentConfig, CourseConfig
 from autograder.formats import write_bytes_atomic, write_text_atomic
-from autograder.grade import grade
+from autograder.grade import grade, remove_tree
 from autograder.reports import gradescope_results, write_json
+from autograder.runner import on_sigterm
 from autograder.scoring import score
 from autograder.submission import SubmissionError
 
@@ -46,6 +61,7 @@ GRADEBOOK = "gradebook.csv"
 SUMMARY = "summary.md"
 HISTOGRAM = "histogram.png"
 _REPORT_FILES = {GRADEBOOK, SUMMARY, HISTOGRAM}
+STATE_DIR = ".deepgrade"  # OUT/.deepgrade: the locks of the runs that share OUT
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -159,9 +175,98 @@ def read_results(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "score" in data else None
 
 
-def _is_done(folder: Path, stamp: dict[str, Any]) -> bool:
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def student_state(folder: Path, stamp: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The one state of a student in OUT: ("graded", results) when results.json is the grade
+    of this submission (its stamp), else ("failed", error) when error.json says grading this
+    submission failed, else ("pending", None)."""
     data = read_results(folder / RESULTS)
-    return data is not None and (data.get("extra_data") or {}).get("batch") == stamp
+    if data is not None and (data.get("extra_data") or {}).get("batch") == stamp:
+        return "graded", data
+    error = _read_json(folder / ERROR)
+    if error is not None and error.get("batch") == stamp:
+        return "failed", error
+    return "pending", None
+
+
+def _is_done(folder: Path, stamp: dict[str, Any]) -> bool:
+    return student_state(folder, stamp)[0] == "graded"
+
+
+def stamp_of(student: Student, select: str | None) -> dict[str, Any]:
+    """What a grade is of: the student, their submission's fingerprint, the -m selection."""
+    return {"student": student.name, "source": student.source.name, "fingerprint": fingerprint(student.source),
+            "select": select}
+
+
+def check_output_folder(out: Path) -> None:
+    """Make sure OUT is a folder this run can write (creating it, not its parents), before any
+    grading. Raises BatchError naming the problem."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"-o {out}: exists and is not a folder")
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise BatchError(f"-o {out}: the folder {out.parent} does not exist")
+        try:
+            out.mkdir()
+        except OSError as exc:
+            raise BatchError(f"-o {out}: cannot create the folder ({exc.strerror})") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".deepgrade-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BatchError(f"-o {out}: cannot write there ({exc.strerror})") from None
+
+
+@contextmanager
+def _lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive flock on `path` (created): yields True once held, or False when
+    blocking=False and another process holds it. The kernel drops it if this process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            held = True
+        except BlockingIOError:
+            held = False
+        yield held
+    finally:
+        os.close(fd)
+
+
+def _student_lock(out: Path, name: str, blocking: bool = True):
+    return _lock(out / STATE_DIR / "locks" / f"{name}.lock", blocking)
+
+
+def work_base(out: Path) -> Path:
+    """The local folder of this OUT's grading folders: $TMPDIR/deepgrade-batch-<id of OUT>.
+    Local (OUT may be on a shared file system) and the same for every run on OUT."""
+    digest = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"deepgrade-batch-{digest}"
+
+
+def sweep_work(out: Path) -> list[str]:
+    """Remove the grading folders that runs killed on OUT left behind (those of students no
+    running run is grading). Returns their names."""
+    base = work_base(out)
+    removed = []
+    if base.is_dir():
+        for entry in sorted(base.iterdir()):
+            with _student_lock(out, entry.name, blocking=False) as free:
+                if free:
+                    remove_tree(entry)
+                    removed.append(entry.name)
+    return removed
 
 
 def zero_results(assignment: AssignmentConfig, reason: str) -> dict[str, Any]:
@@ -172,28 +277,41 @@ def zero_results(assignment: AssignmentConfig, reason: str) -> dict[str, Any]:
 
 
 def grade_one(course: CourseConfig, assignment: AssignmentConfig, student: Student, folder: Path,
-              stamp: dict[str, Any], select: str | None = None) -> dict[str, Any]:
-    """Grade one student into `folder`: results.json on success (a broken submission is a
-    success that scores 0 where it broke); error.json and an exception when grading failed."""
-    for stale in folder.glob(".*.tmp"):  # left by a run killed in the middle of a write
-        stale.unlink(missing_ok=True)
-    try:
+              stamp: dict[str, Any], select: str | None = None, regrade: bool = False) -> dict[str, Any] | None:
+    """Grade one student into `folder` (OUT/<student>): results.json on success (a broken
+    submission is a success that scores 0 where it broke); error.json and an exception when
+    grading failed. Returns the results, or None when another run graded the student while
+    this one waited for them."""
+    out = folder.parent
+    with _student_lock(out, student.name):
+        if not regrade and _is_done(folder, stamp):
+            return None  # graded by another run sharing OUT, while this one waited
+        for stale in folder.glob(".*.tmp"):  # left by a run killed in the middle of a write
+            stale.unlink(missing_ok=True)
+        workdir = work_base(out) / student.name
+        remove_tree(workdir)  # left by a run killed while grading this student
+        workdir.mkdir(parents=True)
         try:
-            results = grade(course, assignment, student.source, select=select).results
-        except SubmissionError as exc:
-            results = zero_results(assignment, f"the submission could not be read: {exc}")
-        results.setdefault("extra_data", {})["batch"] = stamp
-        write_json(folder / RESULTS, results)
-    except Exception as exc:
-        write_json(folder / ERROR, {
-            "student": student.name,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
-        raise
-    (folder / ERROR).unlink(missing_ok=True)
-    return results
+            try:
+                results = grade(course, assignment, student.source, select=select, workdir=workdir).results
+            except SubmissionError as exc:
+                results = zero_results(assignment, f"the submission could not be read: {exc}")
+            results.setdefault("extra_data", {})["batch"] = stamp
+            write_json(folder / RESULTS, results)
+        except Exception as exc:
+            write_json(folder / ERROR, {
+                "student": student.name,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "batch": stamp,
+            })
+            raise
+        finally:
+            remove_tree(workdir)
+        # The results are the student's state now; an error.json of an earlier try is stale.
+        (folder / ERROR).unlink(missing_ok=True)
+        return results
 
 
 @contextmanager
@@ -237,70 +355,82 @@ def run_batch(
         raise BatchError(f"--jobs {jobs}: expected at least 1")
     course.check_tree([assignment.name])
     students = discover(directory, exclude=out)
+    check_output_folder(out)  # before any grading: a read-only OUT is an error now, not later
     mine = select_shard(students, *shard)
     report = BatchReport(students, mine, shard_spec=shard)
-    todo: list[tuple[Student, dict[str, Any]]] = []
+    stamps = {s.name: stamp_of(s, select) for s in students}
+    sweep_work(out)
+    todo: list[Student] = []
     for s in mine:
-        stamp = {"student": s.name, "source": s.source.name, "fingerprint": fingerprint(s.source),
-                 "select": select}
-        if not regrade and _is_done(out / s.name, stamp):
+        if not regrade and _is_done(out / s.name, stamps[s.name]):
             report.skipped.append(s.name)
         else:
-            todo.append((s, stamp))
+            todo.append(s)
     if on_start:
         on_start(len(todo))
-    with _threads_per_job(jobs):
+    with on_sigterm(), _threads_per_job(jobs):
         # Threads suffice: each grade runs its tests in a child process, so the work is there.
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
-            futures = {pool.submit(grade_one, course, assignment, s, out / s.name, stamp, select): s
-                       for s, stamp in todo}
+            futures = {pool.submit(grade_one, course, assignment, s, out / s.name, stamps[s.name], select,
+                                   regrade): s for s in todo}
             for fut in as_completed(futures):
                 name = futures[fut].name
                 try:
-                    fut.result()
+                    graded = fut.result() is not None
                 except Exception as exc:  # recorded in error.json; the batch goes on
                     first = str(exc).splitlines()[0] if str(exc) else ""
                     report.failed[name] = f"{type(exc).__name__}: {first}"
                     state = "failed"
                 else:
-                    report.graded.append(name)
-                    state = "graded"
+                    (report.graded if graded else report.skipped).append(name)
+                    state = "graded" if graded else "skipped"
                 if on_progress:
                     on_progress(name, state)
         except BaseException:
             # Ctrl-C: drop the queue and let only the grades under way finish; a rerun resumes.
+            # (SIGTERM ends the process at once, on_sigterm; a rerun cleans up after it.)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
+    try:
+        work_base(out).rmdir()  # gone once empty: no run on OUT is grading
+    except OSError:
+        pass
     report.graded.sort()
-    report.gradebook, report.summary, report.histogram = write_reports(assignment, students, out)
+    report.gradebook, report.summary, report.histogram = write_reports(assignment, students, out, stamps)
     report.wall_time = time.perf_counter() - start
     return report
 
 
-def collect_results(students: list[Student], out: Path) -> dict[str, dict[str, Any] | None]:
-    """student name -> their results dict in OUT, or None when not (yet) graded. A student
-    whose last grading failed counts as not graded, even with an older results.json."""
-    return {s.name: None if (out / s.name / ERROR).exists() else read_results(out / s.name / RESULTS)
-            for s in students}
+def collect_results(students: list[Student], out: Path,
+                    stamps: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """student name -> (state, results or None): their one state in OUT (student_state) for
+    the submission they have now (stamps: name -> stamp_of)."""
+    return {s.name: student_state(out / s.name, stamps[s.name]) for s in students}
 
 
-def gradebook_csv(assignment: AssignmentConfig, results: dict[str, dict[str, Any] | None], out: Path) -> str:
+def csv_cell(text: str) -> str:
+    """A text cell made safe for a spreadsheet: one that begins with =, +, -, @ (or a tab or
+    carriage return) would be read as a formula, so it gets a leading apostrophe, which
+    spreadsheets show as text (OWASP's advice for CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def gradebook_csv(assignment: AssignmentConfig, states: dict[str, tuple[str, dict[str, Any] | None]]) -> str:
     """The gradebook as CSV text: student, one column per part, total, status (graded,
     failed: grading failed and a rerun will retry, pending: not graded yet, e.g. another
     shard's). Scores are empty unless graded, so that no one reads "not graded" as 0."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["student", *assignment.parts, "total", "status"])
-    for name, data in results.items():
-        if data is None:
-            status = "failed" if (out / name / ERROR).exists() else "pending"
-            writer.writerow([name, *([""] * len(assignment.parts)), "", status])
+    for name, (state, data) in states.items():
+        if state != "graded":
+            writer.writerow([csv_cell(name), *([""] * len(assignment.parts)), "", state])
             continue
         parts = (data.get("extra_data") or {}).get("parts") or {}
         cells = [f"{parts.get(p, {}).get('score', 0):g}" for p in assignment.parts]
-        writer.writerow([name, *cells, f"{data['score']:g}", "graded"])
+        writer.writerow([csv_cell(name), *cells, f"{data['score']:g}", "graded"])
     return buf.getvalue()
 
 
@@ -331,16 +461,16 @@ def histogram_png(assignment: AssignmentConfig, totals: list[float]) -> bytes:
     return buf.getvalue()
 
 
-def summary_markdown(assignment: AssignmentConfig, results: dict[str, dict[str, Any] | None], out: Path) -> str:
+def summary_markdown(assignment: AssignmentConfig, states: dict[str, tuple[str, dict[str, Any] | None]]) -> str:
     """The batch summary in Markdown: counts, total statistics, each part's mean, the
     histogram, and the students who still need grading."""
-    graded = {n: d for n, d in results.items() if d is not None}
+    graded = {n: d for n, (state, d) in states.items() if state == "graded"}
     totals = [d["score"] for d in graded.values()]
-    failed = [n for n, d in results.items() if d is None and (out / n / ERROR).exists()]
-    pending = [n for n, d in results.items() if d is None and n not in failed]
+    failed = [n for n, (state, _) in states.items() if state == "failed"]
+    pending = [n for n, (state, _) in states.items() if state == "pending"]
     max_score = sum(p.points for p in assignment.parts.values())
     md = [f"# {assignment.name}: {assignment.title}", "",
-          f"{len(graded)} of {len(results)} students graded"
+          f"{len(graded)} of {len(states)} students graded"
           + (f"; grading failed for {len(failed)} (a rerun retries them)" if failed else "")
           + (f"; {len(pending)} pending" if pending else "") + ".", ""]
     if totals:
@@ -363,13 +493,19 @@ def summary_markdown(assignment: AssignmentConfig, results: dict[str, dict[str, 
     return "\n".join(md)
 
 
-def write_reports(assignment: AssignmentConfig, students: list[Student], out: Path) -> tuple[Path, Path, Path]:
+def write_reports(assignment: AssignmentConfig, students: list[Student], out: Path,
+                  stamps: dict[str, dict[str, Any]]) -> tuple[Path, Path, Path]:
     """Write OUT/gradebook.csv, OUT/summary.md and OUT/histogram.png, each atomically, for
-    every student of DIR. Returns their paths."""
-    results = collect_results(students, out)
-    totals = [d["score"] for d in results.values() if d is not None]
+    every student of DIR, from what OUT holds now. One run at a time writes them (a lock),
+    so the run that ends last writes them from the most complete state. Returns their paths."""
     paths = (out / GRADEBOOK, out / SUMMARY, out / HISTOGRAM)
-    write_text_atomic(paths[0], gradebook_csv(assignment, results, out))
-    write_text_atomic(paths[1], summary_markdown(assignment, results, out))
-    write_bytes_atomic(paths[2], histogram_png(assignment, totals))
+    with _lock(out / STATE_DIR / "reports.lock"):
+        states = collect_results(students, out, stamps)
+        for name, (state, _) in states.items():
+            if state == "graded":
+                (out / name / ERROR).unlink(missing_ok=True)  # stale beside a valid grade
+        totals = [d["score"] for state, d in states.values() if state == "graded"]
+        write_text_atomic(paths[0], gradebook_csv(assignment, states))
+        write_text_atomic(paths[1], summary_markdown(assignment, states))
+        write_bytes_atomic(paths[2], histogram_png(assignment, totals))
     return paths

@@ -1,8 +1,9 @@
 """grading.yml: loaded, validated and turned into typed objects.
 
-Validation happens in two steps. The schema (pydantic, every model forbids unknown keys) checks
-keys and types. Then the course tree is checked: every listed file exists under solutions/, and
-every test pattern of every part matches at least one test function there. Any problem is a
+Validation happens in two steps. The YAML may not give a key twice, and the schema (pydantic,
+every model forbids unknown keys) checks keys and types. Then the course tree is checked: every
+listed file exists under solutions/, every test pattern of every part matches at least one
+test function there, and no test is matched by the patterns of two parts. Any problem is a
 ConfigError whose message names the file, the key and what was expected.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import keyword
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -51,6 +53,8 @@ class Limits(_Strict):
     processes: int = Field(64, gt=0)
     open_files: int = Field(256, gt=0)
     output_kb: int = Field(64, gt=0, description="what student code prints, kept per test")
+    reply_mb: int = Field(256, gt=0, description="arrays one call into student code may return to the "
+                          "grader; past it the test fails, saying so")
 
 
 class Defaults(_Strict):
@@ -184,6 +188,13 @@ class AssignmentConfig:
         return None
 
 
+def natural_order(names) -> list[str]:
+    """Assignment names in course order: hw1, hw2, ..., hw10 (digits compare as numbers)."""
+    def key(name: str):
+        return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+    return sorted(names, key=key)
+
+
 def _test_functions(path: Path) -> list[str]:
     """Names of test functions in a file (module level and in Test* classes), statically."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -257,16 +268,54 @@ class CourseConfig:
                     raise ConfigError(f"{tf}: line {exc.lineno}: {exc.msg}") from None
             for part_name, part in a.parts.items():
                 for pattern in part.tests:
-                    hit = any(
-                        fnmatch.fnmatchcase(f"{f}::{t}" if "::" in pattern else t, pattern)
-                        for f, t in tests
-                    )
+                    hit = any(_matches(pattern, f, t) for f, t in tests)
                     if not hit:
                         raise ConfigError(
                             f"{self.path}: {key}.parts.{part_name}.tests: pattern '{pattern}' "
                             f"matches no test in {a.solution_dir.relative_to(self.root)}/test_*.py "
                             f"or hidden/test_*.py (expected at least one test function)"
                         )
+            for f, t in tests:
+                # A test in two parts would be scored in the first only, and the second part's
+                # points shared among fewer tests than it was written for: say so instead.
+                owners = [(p, pat) for p, part in a.parts.items() for pat in part.tests if _matches(pat, f, t)]
+                parts = list(dict.fromkeys(p for p, _ in owners))
+                if len(parts) > 1:
+                    which = "; ".join(f"{key}.parts.{p}.tests: '{pat}'" for p, pat in owners)
+                    raise ConfigError(
+                        f"{self.path}: test {t} of {f} is matched by the patterns of {len(parts)} parts "
+                        f"({which}): a test belongs to one part; narrow the patterns")
+
+
+def _matches(pattern: str, test_file: str, test_name: str) -> bool:
+    """Whether a part's pattern matches a test: on 'file.py::name' when the pattern has '::',
+    else on the test function's name."""
+    return fnmatch.fnmatchcase(f"{test_file}::{test_name}" if "::" in pattern else test_name, pattern)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    copy silently: a part or assignment written twice would lose the first)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)  # merge keys (<<) first, as the base loader does
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: the base loader reports it
+            break
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is given twice (first on line {first.line + 1}); each "
+                "assignment, part and setting may appear once", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def _format_validation_error(path: Path, exc: ValidationError) -> str:
@@ -294,7 +343,7 @@ def load_config(path: Path | str | None = None, check_tree: bool = True) -> Cour
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

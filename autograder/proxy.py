@@ -5,265 +5,35 @@ submitted function and sends back plain data: arrays, numbers, strings, and tupl
 dicts of them. Any other object the student returns (a model, a cache holding objects) stays
 in the worker; the test gets a RemoteObject that forwards calls, attributes and items to it.
 
-One worker per pytest session (kept on the config's stash), started on first use and started
-again after it dies. Each test begins with a reset that imports the submission fresh. A call
-that crashes the worker or runs past its time limit fails that test with the reason; the next
-test gets a new worker.
+One worker per pytest session (kept on the config's stash, sandbox/connection.py), started on
+first use and started again after it dies. Each test begins with a reset that imports the
+submission fresh (in a new worker when the last test left threads or processes running). A
+call that crashes the worker or runs past its time limit fails that test with the reason; the
+next test gets a new worker. A worker lost to something outside the submission (killed from
+outside its PID namespace, or not started) is recorded as an "infra" event for the test, which
+the runner then grades again instead of scoring it.
 """
 from __future__ import annotations
 
-import builtins
+import json
 import os
-import select
-import signal
 import sys
-import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from autograder import protocol as P
-from autograder import sandbox
 from autograder.config import AssignmentConfig
-from autograder.loader import InputChangedError, StudentCodeError, input_changed_message
+from autograder.loader import InputChangedWarning, input_changed_message
+from autograder.sandbox import protocol as P
+from autograder.sandbox.connection import (
+    Connection, GraderProtocolError, InfrastructureFailure, WorkerDied, WorkerPool, student_error,
+)
 
 _POOL_KEY = pytest.StashKey["WorkerPool"]()
-_STDERR_KEEP = 4000
-_SIGNAL_WORDS = {
-    signal.SIGSEGV: "segfault", signal.SIGBUS: "bus error", signal.SIGABRT: "aborted",
-    signal.SIGFPE: "floating-point exception", signal.SIGILL: "illegal instruction",
-    signal.SIGXCPU: "CPU time limit reached", signal.SIGXFSZ: "file size limit reached",
-    signal.SIGKILL: "killed (out of memory, or a limit)",
-}
-
-
-class WorkerDied(StudentCodeError):
-    """The worker process ended or was stopped while student code ran."""
-
-
-class GraderProtocolError(StudentCodeError):
-    """The worker sent something that is not a valid reply (no credit for the test)."""
-
-
-# --- one worker process -----------------------------------------------------------------------
-
-class Connection:
-    """A started worker and its pipes. request() sends one frame and waits for the reply."""
-
-    def __init__(self, assignment: AssignmentConfig, folder: Path, hide: list[Path], drop_user: bool = True) -> None:
-        self.assignment = assignment
-        files = [folder / f for f in assignment.files + assignment.support_files]
-        t0 = time.perf_counter()
-        self.started = sandbox.start(sandbox.SandboxSpec(
-            files=files, limits=assignment.limits, hide=hide, drop_user=drop_user,
-            cover=sandbox.package_paths(assignment.hidden_package_data)))
-        self.protections = self.started.protections
-        self.alive = True
-        self.reader = P.FrameReader(self.started.rep_fd)
-        os.set_blocking(self.started.req_fd, False)  # writes wait in select, with a deadline
-        self.reset_pending = False
-        self.unanswered: list[str] = []
-        self._stderr = bytearray()
-        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._drain.start()
-        limit = assignment.limits.output_kb * 1024
-        self.max_frame = min(assignment.limits.memory_mb, 2048) * 1024 * 1024
-        reply = self.request(
-            {"op": "init", "dir": str(self.started.scratch), "modules": assignment.module_names
-             + assignment.support_module_names, "forbidden": list(assignment.forbidden_imports),
-             "output_limit": limit},
-            timeout=assignment.timeouts.startup, what="starting the worker",
-        )[0]
-        if reply.get("ok") is not True:
-            self.close()
-            raise WorkerDied("the worker could not start")
-        self.startup_time = time.perf_counter() - t0
-
-    def _drain_stderr(self) -> None:
-        # The interpreter's own output (a fatal error); bounded so a flood costs nothing.
-        fd = self.started.err_fd
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return
-                self._stderr += chunk
-                if len(self._stderr) > 2 * _STDERR_KEEP:
-                    del self._stderr[:-_STDERR_KEEP]
-        except OSError:
-            return
-        finally:
-            os.close(fd)
-
-    def request(self, header: dict, blobs: list[bytes] | None = None, timeout: float = 30.0,
-                what: str = "the call") -> tuple[dict, list[bytes]]:
-        """Send one request and wait for its reply. Raises WorkerDied (crash, timeout) or
-        GraderProtocolError (an invalid reply); either way the worker is stopped."""
-        self.send(header, blobs, what, timeout)
-        failure = self._read_unanswered(timeout)
-        reply = self.receive(timeout, what)
-        if failure is not None:
-            raise failure
-        return reply
-
-    def send_unanswered(self, header: dict, blobs: list[bytes], what: str) -> None:
-        """Send a request whose reply (None, or an error) is read with the next request's:
-        `model.params[k] = v` then costs no round trip of its own. A failure is raised by the
-        next request of the test, or at its teardown (finish_test), so it is never lost."""
-        if len(self.unanswered) >= self._MAX_UNANSWERED:
-            failure = self._read_unanswered(self.assignment.timeouts.call)
-            if failure is not None:
-                raise failure
-        self.send(header, blobs, what)
-        self.unanswered.append(what)
-
-    def _read_unanswered(self, timeout: float) -> StudentCodeError | None:
-        failure = None
-        while self.unanswered:
-            what = self.unanswered.pop(0)
-            reply, _ = self.receive(timeout, what)
-            if reply.get("ok") is not True and failure is None:
-                err = reply.get("error")
-                valid = type(err) is dict and all(type(err.get(k)) is str for k in ("type", "message"))
-                failure = _student_error(err, what) if valid else GraderProtocolError(
-                    f"the worker sent an invalid reply during {what}")
-        return failure
-
-    def finish_test(self) -> None:
-        """At a test's teardown: collect unanswered replies (raising a failure, which fails the
-        test), then ask for the next test's fresh import."""
-        failure = self._read_unanswered(self.assignment.timeouts.call) if self.alive else None
-        self.prefetch_reset()
-        if failure is not None:
-            raise failure
-
-    def send(self, header: dict, blobs: list[bytes] | None = None, what: str = "the call",
-             timeout: float | None = None) -> None:
-        if not self.alive:
-            raise WorkerDied("the worker was restarted: objects from before the restart are gone")
-        timeout = self.assignment.timeouts.call if timeout is None else timeout
-        data = memoryview(P.pack_frame(header, blobs or []))
-        deadline = time.monotonic() + timeout
-        req, rep = self.started.req_fd, self.started.rep_fd
-        try:
-            while data:
-                left = deadline - time.monotonic()
-                readable, writable, _ = select.select([rep], [req], [], max(left, 0))
-                if writable:
-                    n = os.write(req, data[:65536])
-                    data = data[n:]
-                elif readable:
-                    # The worker is blocked writing replies we have not read yet: take them,
-                    # so that neither side waits for the other forever.
-                    chunk = os.read(rep, 65536)
-                    if not chunk:
-                        raise P.PeerGone()
-                    self.reader.buf += chunk
-                elif left <= 0:
-                    self.close()
-                    raise WorkerDied(f"{what} timed out after {timeout:g} s (the worker was stopped)")
-        except (OSError, P.PeerGone):
-            self.close()
-            raise WorkerDied(self._death(what)) from None
-
-    _MAX_UNANSWERED = 32
-
-    def receive(self, timeout: float, what: str = "the call") -> tuple[dict, list[bytes]]:
-        try:
-            return self.reader.read(self.max_frame, time.monotonic() + timeout)
-        except P.FrameTimeout:
-            died = self.started.proc.poll() is not None
-            self.close()
-            if died:
-                raise WorkerDied(self._death(what)) from None
-            raise WorkerDied(f"{what} timed out after {timeout:g} s (the worker was stopped)") from None
-        except (P.PeerGone, OSError):
-            self.close()
-            raise WorkerDied(self._death(what)) from None
-        except P.ProtocolError as exc:
-            self.close()
-            raise GraderProtocolError(f"the worker sent an invalid reply during {what}: {exc}") from None
-
-    def prefetch_reset(self) -> None:
-        """Ask for the next test's fresh import now, so that it overlaps pytest's own work
-        between tests; reset() collects the reply."""
-        if self.alive and not self.reset_pending:
-            try:
-                self.send({"op": "reset"}, what="importing the submission")
-                self.reset_pending = True
-            except WorkerDied:
-                pass
-
-    def reset(self, timeout: float) -> dict:
-        what = "importing the submission"
-        if not self.reset_pending:
-            self.send({"op": "reset"}, what=what)
-            self._read_unanswered(timeout)  # left by a test that ended without a teardown
-        self.reset_pending = False
-        return self.receive(timeout, what)[0]
-
-    def _death(self, what: str) -> str:
-        try:
-            rc = self.started.proc.wait(timeout=2)
-        except Exception:  # noqa: BLE001
-            rc = None
-        if rc is None:
-            reason = "worker crashed: its pipe closed"
-        elif rc < 0:
-            sig = -rc
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = f"signal {sig}"
-            reason = f"worker crashed: {_SIGNAL_WORDS.get(sig, name)} (signal {sig}, {name})"
-        else:
-            reason = f"worker exited with status {rc} (student code ended the process)"
-        self._drain.join(timeout=0.5)
-        tail = bytes(self._stderr[-600:]).decode("utf-8", "replace").strip()
-        return f"{reason} during {what}" + (f"\nlast output:\n{tail}" if tail else "")
-
-    def close(self) -> None:
-        if self.alive:
-            self.alive = False
-            sandbox.stop(self.started)
-
-
-class WorkerPool:
-    """The session's worker: started lazily, replaced after a crash, stopped at the end."""
-
-    def __init__(self, assignment: AssignmentConfig, folder: Path, hide: list[Path]) -> None:
-        self.assignment = assignment
-        self.folder = folder
-        self.hide = hide
-        self.conn: Connection | None = None
-        self.import_crashes: list[str] = []
-        self.protections: dict[str, bool] | None = None
-        self.drop_user = True
-
-    def connection(self) -> Connection:
-        """The live worker, started if need be. No student code runs before the worker
-        answers its first request, so a failure to start is the machine's, not the
-        submission's: it is retried once without the user switch, then reported."""
-        if self.conn is None or not self.conn.alive:
-            try:
-                self.conn = Connection(self.assignment, self.folder, self.hide, self.drop_user)
-            except Exception as first:  # noqa: BLE001
-                if not self.drop_user:
-                    raise WorkerDied(f"the sandboxed worker could not be started: {first}") from None
-                self.drop_user = False
-                try:
-                    self.conn = Connection(self.assignment, self.folder, self.hide, self.drop_user)
-                except Exception as exc:  # noqa: BLE001
-                    raise WorkerDied(f"the sandboxed worker could not be started: {exc}") from None
-            self.protections = self.conn.protections
-        return self.conn
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
 
 
 def _pool(request: pytest.FixtureRequest, assignment: AssignmentConfig, folder: Path) -> WorkerPool:
@@ -284,20 +54,51 @@ def student_for_test(request: pytest.FixtureRequest, assignment: AssignmentConfi
     """The `student` fixture's value in grading mode: the submission, reached through the
     session's worker, with the modules imported fresh for this test."""
     pool = _pool(request, assignment, folder)
-    session = TestSession(pool, assignment)
+    session = TestSession(pool, assignment, _InfraLog(request))
     if len(pool.import_crashes) >= 2:
         # Importing the submission kills the worker every time: no point in starting it again.
         raise WorkerDied(pool.import_crashes[-1])
     try:
-        conn = pool.connection()
-        reply = conn.reset(assignment.timeouts.startup)
+        conn, reply = pool.fresh_test(assignment.timeouts.startup)
+    except InfrastructureFailure as exc:
+        session.infra.record(exc)
+        raise
     except WorkerDied as exc:
         pool.import_crashes.append(str(exc))
         raise
     session.conn = conn
-    request.addfinalizer(conn.finish_test)
+    request.addfinalizer(lambda: session.infra.watch(conn.finish_test))
     session.emit_output(reply)
     return StudentNamespace(session)
+
+
+class _InfraLog:
+    """Records, in the run's outcomes file, that a test lost its worker to something outside
+    the submission's control (runner.read_outcomes reads these "infra" events): the runner
+    then grades the test again in a fresh worker instead of scoring it. Recorded where the
+    failure is raised, so that a test which catches the exception cannot hide it."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.nodeid = request.node.nodeid
+        self.path = request.config.getoption("--deepgrade-report", None)
+
+    def record(self, exc: InfrastructureFailure) -> None:
+        if self.path:
+            line = json.dumps({"event": "infra", "nodeid": self.nodeid, "message": str(exc)}) + "\n"
+            # One O_APPEND write per line: lines of the plugin's own handle are never split.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+
+    def watch(self, fn, *args, **kwargs):
+        """fn(*args, **kwargs), recording an InfrastructureFailure it raises."""
+        try:
+            return fn(*args, **kwargs)
+        except InfrastructureFailure as exc:
+            self.record(exc)
+            raise
 
 
 # --- one test's view of the worker -----------------------------------------------------------
@@ -307,8 +108,9 @@ class TestSession:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, pool: WorkerPool, assignment: AssignmentConfig) -> None:
+    def __init__(self, pool: WorkerPool, assignment: AssignmentConfig, infra: _InfraLog) -> None:
         self.pool = pool
+        self.infra = infra
         self.conn: Connection | None = None
         self.timeouts = assignment.timeouts
         self.deadline = time.monotonic() + assignment.timeouts.test
@@ -339,14 +141,14 @@ class TestSession:
             raise WorkerDied(f"the test's time limit of {self.timeouts.test:g} s for student code ran out")
         timeout = min(self.timeouts.call * scale, left)
         if not answer:
-            conn.send_unanswered(header, enc.blobs, what)
+            self.infra.watch(conn.send_unanswered, header, enc.blobs, what)
             return {"mut": None}, None
-        reply, blobs = conn.request(header, enc.blobs, timeout=timeout, what=what)
+        reply, blobs = self.infra.watch(conn.request, header, enc.blobs, timeout=timeout, what=what)
         try:
             _check_reply(reply)
             self.emit_output(reply)
             if not reply["ok"]:
-                raise _student_error(reply["error"], what)
+                raise student_error(reply["error"], what)
             dec = P.Decoder(blobs, lambda node: _make_handle(node, self), conn.max_frame)
             value = dec.decode(reply["v"])
             mut = reply.get("mut")
@@ -377,30 +179,6 @@ def _check_reply(reply: dict) -> None:
         err = reply.get("error")
         if type(err) is not dict or not all(type(err.get(k)) is str for k in ("type", "message")):
             raise P.ProtocolError("malformed error reply")
-
-
-_ERROR_CLASSES: dict[str, type] = {}
-
-
-def _student_error(err: dict, what: str) -> StudentCodeError:
-    """A StudentCodeError (an AssertionError: the test fails) that is also the builtin exception
-    type the student raised, so that `pytest.raises(ValueError)` works the same both ways."""
-    name = err["type"][:200]
-    cls = StudentCodeError
-    base_name = err.get("base")
-    base = getattr(builtins, base_name, None) if err.get("builtin") is True and type(base_name) is str else None
-    if isinstance(base, type) and issubclass(base, Exception) and not issubclass(base, AssertionError):
-        cls = _ERROR_CLASSES.get(base_name)
-        if cls is None:
-            try:
-                cls = type(f"Student{base_name}", (StudentCodeError, base), {})
-            except TypeError:  # builtin exceptions with incompatible layouts
-                cls = StudentCodeError
-            _ERROR_CLASSES[base_name] = cls
-    message = err["message"][:20000]
-    if err.get("kind") in ("missing", "grader"):
-        return cls(message)
-    return cls(f"student code raised {name} during {what}:\n{message}")
 
 
 def _encode_other(value: Any, conn: Connection, enc: P.Encoder) -> Any:
@@ -478,24 +256,30 @@ class RemoteObject:
     def _what(self) -> str:
         return object.__getattribute__(self, "_label")
 
+    @property
+    def __name__(self) -> str:  # what a message calls a student function, as it would locally
+        return object.__getattribute__(self, "_label")
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         reply, value = self._req("call", f"{self._what()}()", {"args": list(args), "kwargs": kwargs})
         if reply["mut"]:
-            # An array the test passed in is never changed here: a call that wrote into one
-            # fails (a submission that zeroes its inputs must not make the reference, asked
-            # about the same arrays afterwards, agree with it). Dicts and lists are state
-            # (bn_param, an optimizer's config) and are mirrored below.
-            changed = [(f"argument {i + 1}", args[i].shape) for i in sorted(reply["mut"]["args"])
-                       if 0 <= i < len(args) and type(args[i]) is np.ndarray]
-            changed += [(f"argument {k}=", kwargs[k].shape) for k in sorted(reply["mut"]["kwargs"])
-                        if k in kwargs and type(kwargs[k]) is np.ndarray]
+            # The worker's arrays are its own copies: an array the test passed in never changes
+            # here (a submission that zeroes its inputs cannot make the reference, asked about
+            # the same arrays afterwards, agree with it). A write into one is a warning; the
+            # rule is graded by its own tests. Dicts and lists are state (bn_param, an
+            # optimizer's config) and are mirrored below.
+            changed = [(f"argument {i + 1}", _shape(args[i])) for i in sorted(reply["mut"]["args"])
+                       if 0 <= i < len(args) and _is_arrays(args[i])]
+            changed += [(f"argument {k}=", _shape(kwargs[k])) for k in sorted(reply["mut"]["kwargs"])
+                        if k in kwargs and _is_arrays(kwargs[k])]
             if changed:
-                raise InputChangedError(input_changed_message(f"{self._what()}()", changed))
+                warnings.warn(InputChangedWarning(input_changed_message(f"{self._what()}()", changed)),
+                              stacklevel=2)
             for i, new in reply["mut"]["args"].items():
-                if 0 <= i < len(args):
+                if 0 <= i < len(args) and not _is_arrays(args[i]):
                     _copy_back(args[i], new)
             for k, new in reply["mut"]["kwargs"].items():
-                if k in kwargs:
+                if k in kwargs and not _is_arrays(kwargs[k]):
                     _copy_back(kwargs[k], new)
         return value
 
@@ -563,6 +347,10 @@ class RemoteObject:
     def __array__(self, dtype=None, copy=None):
         # Without this numpy would read a student object item by item as a sequence, and an
         # object array of the right numbers would pass where, in process, it fails.
+        if object.__getattribute__(self, "_kind") == "array":
+            raise TypeError(f"student code returned {self._what()}: only arrays of numbers or booleans "
+                            "can be graded (dtype object holds Python objects); convert it, e.g. with "
+                            ".astype(np.float64)")
         raise TypeError(f"{self._what()} is a student object, not an array")
 
     def __hash__(self) -> int:
@@ -628,6 +416,17 @@ class RemoteContainer(RemoteObject):
 def _make_handle(node: dict, session: TestSession) -> RemoteObject:
     cls = RemoteContainer if node["k"] in ("dict", "list") else RemoteObject
     return cls(session, node["id"], node["k"], node["r"], node.get("a"))
+
+
+def _is_arrays(value: Any) -> bool:
+    """An ndarray, or a tuple holding one: what student code gets as a private copy."""
+    if type(value) is np.ndarray:
+        return True
+    return type(value) is tuple and any(_is_arrays(v) for v in value)
+
+
+def _shape(value: Any) -> Any:
+    return value.shape if type(value) is np.ndarray else tuple(_shape(v) for v in value if _is_arrays(v))
 
 
 def _copy_back(orig: Any, new: Any) -> None:

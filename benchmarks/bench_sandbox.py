@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import proxy, sandbox
+from autograder import sandbox
+from autograder.sandbox.connection import Connection
 from autograder.config import load_config
 from autograder.runner import run_tests
 from autograder.submission import collect
@@ -39,7 +40,7 @@ def grade_once(assignment, submission: Path, tests: list[Path] | None, isolation
 def startup_times(assignment, submission: Path, n: int) -> list[float]:
     times = []
     for _ in range(n):
-        conn = proxy.Connection(assignment, submission, [assignment.root])
+        conn = Connection(assignment, submission, [assignment.root])
         times.append(conn.startup_time)
         conn.close()
     return times

@@ -6,9 +6,11 @@ that they stay fast; grading itself is covered by test_grade.py.
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -228,7 +230,7 @@ def test_union_of_shards_equals_the_unsharded_batch(course, hw1, class_dir, grad
     out = tmp_path / "sharded"
     for i in (1, 2, 3):
         report = run_batch(course, hw1, class_dir, out, jobs=2, shard=(i, 3), select="affine")
-        assert len(report.shard) in (1, 2)
+        assert len(report.shard) in (1, 2) and not report.failed, report.failed
     assert verdicts(out) == verdicts(graded)
     with open(out / "gradebook.csv", newline="") as fh:
         assert {r["student"]: float(r["total"]) for r in csv.DictReader(fh)} == EXPECTED
@@ -272,3 +274,154 @@ def test_not_a_folder_is_a_usage_error(course, tmp_path):
                                     "--no-progress", "--config", str(course.path)])
     assert res.exit_code == 2
     assert "expected a folder" in res.output
+
+
+# --- one state per student, locks, kills: on a toy course, so that they stay fast -------------
+
+TOY = "import time\n\ndef double(x):\n    time.sleep(DELAY)\n    return 2 * x\n"
+TOY_TESTS = ("import pytest\n\n@pytest.mark.parametrize('x', [1, 2, 3])\n"
+             "def test_double(student, x):\n    assert student.double(x) == 2 * x\n")
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """A toy course (one part, three tests) and a class of three students: two right, one
+    wrong (score 0). Returns (course, assignment, class folder)."""
+    from autograder.config import load_config
+
+    root = tmp_path / "course"
+    sol = root / "solutions" / "toy"
+    sol.mkdir(parents=True)
+    (sol / "toy.py").write_text(TOY.replace("DELAY", "0"))
+    (sol / "test_toy.py").write_text(TOY_TESTS)
+    (root / "grading.yml").write_text("assignments:\n  toy:\n    title: Toy\n    files: [toy.py]\n"
+                                      "    parts:\n      double: {points: 3, tests: [test_double]}\n")
+    course = load_config(root / "grading.yml")
+    cls = tmp_path / "class"
+    for name, body in (("ann", TOY.replace("DELAY", "0")), ("ben", TOY.replace("DELAY", "0")),
+                       ("cat", "def double(x):\n    return x\n")):
+        write_submission(cls / name, {"toy.py": body})
+    return course, course.assignment("toy"), cls
+
+
+def gradebook(out: Path) -> dict[str, tuple[str, str]]:
+    with open(out / "gradebook.csv", newline="") as fh:
+        return {r["student"]: (r["total"], r["status"]) for r in csv.DictReader(fh)}
+
+
+TOY_BOOK = {"ann": ("3", "graded"), "ben": ("3", "graded"), "cat": ("0", "graded")}
+
+
+def test_a_stale_error_json_never_hides_a_grade(toy, tmp_path):
+    course, a, cls = toy
+    out = tmp_path / "out"
+    run_batch(course, a, cls, out)
+    assert gradebook(out) == TOY_BOOK
+    # An error.json beside a valid results.json (a run killed between the two writes, or a
+    # copy of an old folder): the student is graded, and a rerun says so.
+    (out / "ben" / "error.json").write_text(json.dumps({"student": "ben", "error": "RunnerError: old"}))
+    report = run_batch(course, a, cls, out)
+    assert sorted(report.skipped) == ["ann", "ben", "cat"] and not report.failed
+    assert gradebook(out) == TOY_BOOK
+    assert not (out / "ben" / "error.json").exists()
+
+
+def test_a_failed_regrade_of_a_new_submission_shows_as_failed(toy, tmp_path, monkeypatch):
+    course, a, cls = toy
+    out = tmp_path / "out"
+    run_batch(course, a, cls, out)
+    (cls / "cat" / "toy.py").write_text("def double(x):\n    return 2 * x\n")  # a resubmission
+
+    def broken(*args, **kwargs):
+        raise RunnerError("no tests")
+
+    monkeypatch.setattr(batch, "grade", broken)
+    report = run_batch(course, a, cls, out)
+    assert report.failed == {"cat": "RunnerError: no tests"}
+    # The old results are of the old submission: not this student's grade any more.
+    assert gradebook(out)["cat"] == ("", "failed")
+    monkeypatch.undo()
+    assert run_batch(course, a, cls, out).graded == ["cat"]
+    assert gradebook(out) == {**TOY_BOOK, "cat": ("3", "graded")}
+
+
+def test_a_second_run_on_the_same_folder_waits_for_the_student_being_graded(toy, tmp_path):
+    course, a, cls = toy
+    out = tmp_path / "out"
+    done = {}
+    with batch._student_lock(out, "ben"):  # as another run does while it grades ben
+        thread = threading.Thread(target=lambda: done.setdefault("report", run_batch(course, a, cls, out, jobs=2)))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not ((out / "ann" / "results.json").exists() and (out / "cat" / "results.json").exists()):
+            assert time.monotonic() < deadline, "the others were not graded meanwhile"
+            time.sleep(0.1)
+        time.sleep(1)
+        assert thread.is_alive() and not (out / "ben" / "results.json").exists(), "ben was graded twice at once"
+        # The other run finishes ben: this one, which waited, takes its grade as it is.
+        stamp = batch.stamp_of(batch.Student("ben", cls / "ben"), None)
+        results = batch.zero_results(a, "graded by the other run")
+        results["extra_data"]["batch"] = stamp
+        batch.write_json(out / "ben" / "results.json", results)
+    thread.join(timeout=60)
+    report = done["report"]
+    assert report.graded == ["ann", "cat"] and report.skipped == ["ben"]
+    assert gradebook(out) == {**TOY_BOOK, "ben": ("0", "graded")}
+
+
+def test_kill_9_of_the_batch_leaves_nothing_a_rerun_does_not_clean(toy, tmp_path):
+    course, a, cls = toy
+    for name in ("ann", "ben"):
+        (cls / name / "toy.py").write_text(TOY.replace("DELAY", "1.5"))  # slow enough to be killed in
+    out = tmp_path / "out"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    cmd = [sys.executable, "-m", "autograder", "grade-batch", str(cls), "-a", "toy", "-o", str(out),
+           "--jobs", "2", "--no-progress", "--config", str(course.path)]
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp.rglob("deepgrade-worker-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(tmp.rglob("deepgrade-worker-*")), "the batch was not killed while grading"
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert gradebook(out) == TOY_BOOK
+    assert [p for p in tmp.rglob("*")] == [], "a folder of the killed run is left"
+
+
+def test_gradebook_cells_cannot_be_formulas(toy, tmp_path):
+    course, a, cls = toy
+    for name in ("=HYPERLINK(\"http:x\",\"y\")", "+1", "-2", "@SUM(A1)"):
+        write_submission(cls / name, {"toy.py": TOY.replace("DELAY", "0")})
+    out = tmp_path / "out"
+    run_batch(course, a, cls, out)
+    names = [r["student"] for r in csv.DictReader(open(out / "gradebook.csv", newline=""))]
+    assert sorted(names) == sorted(["'+1", "'-2", "'=HYPERLINK(\"http:x\",\"y\")", "'@SUM(A1)", "ann", "ben", "cat"])
+
+
+def test_a_read_only_output_folder_is_an_error_before_grading(toy, tmp_path):
+    course, a, cls = toy
+    out = tmp_path / "out"
+    out.mkdir()
+    if os.geteuid() == 0:
+        if shutil.which("unshare") is None:
+            pytest.skip("needs unshare to make a read-only folder as root")
+        script = f"mount --bind {out} {out} && mount -o remount,bind,ro {out} && exec \"$@\""
+        prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+    else:
+        out.chmod(0o555)
+        prefix = []
+    run = subprocess.run([*prefix, sys.executable, "-m", "autograder", "grade-batch", str(cls), "-a", "toy",
+                          "-o", str(out), "--no-progress", "--config", str(course.path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "cannot write there" in run.stderr and "Traceback" not in run.stderr
+    assert "graded" not in run.stdout
+    missing = subprocess.run([sys.executable, "-m", "autograder", "grade-batch", str(cls), "-a", "toy",
+                              "-o", str(tmp_path / "no" / "out"), "--no-progress", "--config", str(course.path)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

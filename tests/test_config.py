@@ -127,3 +127,37 @@ def test_hidden_package_data_resolves_installed_folders(tree):
     assert a.hidden_package_data == ["numpy/linalg"]
     found = package_paths(a.hidden_package_data + ["no_such_package_here/data"])
     assert len(found) == 1 and found[0].parts[-2:] == ("numpy", "linalg")
+
+
+def test_a_part_given_twice_is_an_error(tree):
+    text = GOOD.replace("      second:", "      first: {points: 1, tests: [test_second]}\n      second:")
+    with pytest.raises(ConfigError, match=r"the key 'first' is given twice \(first on line 7\)") as info:
+        load_config(write(tree, text))
+    assert "line 8" in str(info.value)
+
+
+def test_an_assignment_given_twice_is_an_error(tree):
+    block = GOOD.split("assignments:\n", 1)[1]
+    with pytest.raises(ConfigError, match="the key 'hwx' is given twice"):
+        load_config(write(tree, GOOD + block))
+
+
+def test_two_parts_matching_one_test_is_an_error(tree):
+    # test_second would count in `first` only, and `second` would share its points among
+    # fewer tests than written: the reference would score 6 + 0 of 10 with no test failing.
+    text = GOOD.replace("tests: [test_first_*]", "tests: [test_first_*, 'test_s*']")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tree, text))
+    msg = str(info.value)
+    assert "test test_second of test_toy.py is matched by the patterns of 2 parts" in msg
+    assert "parts.first.tests: 'test_s*'" in msg and "parts.second.tests: 'test_toy.py::test_second'" in msg
+
+
+def test_cli_reports_a_duplicate_key_with_exit_2(tree):
+    import subprocess
+    import sys
+
+    path = write(tree, GOOD + GOOD.split("assignments:\n", 1)[1])
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tree), "-a", "hwx", "--config", str(path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "is given twice" in run.stderr and "Traceback" not in run.stderr

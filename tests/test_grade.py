@@ -1,8 +1,11 @@
 """`deepgrade grade` end to end on hw1: full marks, zero, partial credit, broken submissions."""
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -137,6 +140,13 @@ def test_cli_bad_input_is_a_clear_error(root, args, message):
     assert run.returncode == 2 and message in run.stderr
 
 
+def test_a_bad_uid_pool_setting_is_a_clear_error(root):
+    env = {**os.environ, "DEEPGRADE_UIDS": "70000-oops"}
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", "assignments/hw1", "-a", "hw1"],
+                         cwd=root, capture_output=True, text=True, env=env)
+    assert run.returncode == 2 and "DEEPGRADE_UIDS='70000-oops': expected FIRST-LAST" in run.stderr
+
+
 def test_existing_results_survive_a_failed_grade(root, tmp_path):
     out = tmp_path / "results.json"
     out.write_text('{"score": 42}')
@@ -145,3 +155,147 @@ def test_existing_results_survive_a_failed_grade(root, tmp_path):
         cwd=root, capture_output=True, text=True,
     )
     assert run.returncode == 2 and json.loads(out.read_text()) == {"score": 42}
+
+
+# --- faults: interrupts, the total time limit, outputs that cannot be written ------------------
+
+SLEEPY = "import time\n\ndef nap(s):\n    time.sleep(s)\n    return s\n"
+SLEEPY_TESTS = "def test_nap(student):\n    assert student.nap(30) == 30\n"
+
+
+def sleepy_course(root: Path, total: float = 600) -> Path:
+    """A toy course whose one test sleeps 30 s in student code; returns its grading.yml."""
+    sol = root / "solutions" / "sleepy"
+    sol.mkdir(parents=True)
+    (sol / "sleepy.py").write_text(SLEEPY)
+    (sol / "test_sleepy.py").write_text(SLEEPY_TESTS)
+    (root / "grading.yml").write_text(
+        "assignments:\n  sleepy:\n    title: Sleepy\n    files: [sleepy.py]\n"
+        f"    timeouts: {{call: 60, test: 60, total: {total}, startup: 20}}\n"
+        "    parts:\n      all: {points: 1, tests: [test_nap]}\n")
+    return root / "grading.yml"
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of processes whose command line or environment holds `text` (the grader, its
+    pytest, the worker's reaper; the worker itself, whose TMPDIR lies inside)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            for what in ("cmdline", "environ"):
+                try:
+                    if text.encode() in Path(f"/proc/{entry}/{what}").read_bytes():
+                        found.append(int(entry))
+                        break
+                except OSError:
+                    pass
+    return found
+
+
+def grade_in_background(config: Path, tmp: Path) -> subprocess.Popen:
+    sub = config.parent / "solutions" / "sleepy"
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(sub), "-a", "sleepy",
+                             "--config", str(config)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_worker(tmp: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.name.startswith("deepgrade-worker-") for p in tmp.rglob("deepgrade-worker-*")):
+            time.sleep(0.5)  # inside the student's 30 s nap by now
+            return
+        time.sleep(0.1)
+    raise AssertionError("the worker never started")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_grade_at_once_and_leaves_nothing(tmp_path, sig):
+    config = sleepy_course(tmp_path / "course")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = grade_in_background(config, tmp)
+    try:
+        wait_for_worker(tmp)
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+        assert time.monotonic() - t0 < 10, "grade did not end at once"
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 5  # a worker killed by its parent's death may take a moment
+    while processes_mentioning(str(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_mentioning(str(tmp)) == [], "the test process or the worker is still running"
+    assert list(tmp.iterdir()) == [], "the temporary copy of the student's code was left behind"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_total_time_limit_leaves_no_worker_folders(tmp_path):
+    config = sleepy_course(tmp_path / "course", total=6)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = grade_in_background(config, tmp)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "time limit" in out
+    assert not list(tmp.glob("deepgrade-*")), [p.name for p in tmp.iterdir()]
+
+
+@pytest.mark.parametrize("option", ["-o", "--junit", "--markdown"])
+def test_an_output_folder_that_is_missing_is_an_error_before_grading(root, tmp_path, option):
+    target = tmp_path / "missing" / "out.file"
+    t0 = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", "assignments/hw1", "-a", "hw1",
+                          option, str(target)], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    message = " ".join(run.stderr.split())  # the console wraps long lines
+    assert f"{option} {target}: the folder {target.parent} does not exist" in message
+    assert "Traceback" not in run.stderr and "total" not in run.stdout  # nothing was graded
+    assert time.monotonic() - t0 < 15
+
+
+def read_only_folder(folder: Path) -> list[str]:
+    """A command prefix under which `folder` is read-only: a read-only bind mount in a mount
+    namespace of its own when we are root (root ignores permissions), else chmod."""
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return []
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        pytest.skip("needs unshare and mount to make a read-only folder as root")
+    script = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec \"$@\""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+
+
+def test_a_read_only_output_folder_is_an_error_before_grading(root, tmp_path):
+    prefix = read_only_folder(tmp_path / "ro")
+    run = subprocess.run([*prefix, sys.executable, "-m", "autograder", "grade", "assignments/hw1", "-a", "hw1",
+                          "-o", str(tmp_path / "ro" / "results.json")], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    message = " ".join(run.stderr.split())  # the console wraps long lines
+    assert f"-o {tmp_path / 'ro' / 'results.json'}: cannot write in {tmp_path / 'ro'}" in message
+    assert "Read-only file system" in message or "Permission denied" in message
+    assert "Traceback" not in run.stderr and "total" not in run.stdout
+
+
+def test_ignored_files_are_capped_in_results(tmp_path):
+    config = sleepy_course(tmp_path / "course")
+    from autograder.config import load_config
+
+    course = load_config(config)
+    archive = tmp_path / "sub.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("sleepy.py", "def nap(s):\n    return s\n")
+        for i in range(5000):
+            zf.writestr(f"junk/{i:05d}.txt", "")
+    out = tmp_path / "results.json"
+    grade(course, course.assignment("sleepy"), archive, out)
+    data = json.loads(out.read_text())
+    assert data["score"] == 1
+    assert data["extra_data"]["ignored_count"] == 5000 and len(data["extra_data"]["ignored"]) == 100
+    assert "and 4980 more" in data["output"]
+    assert out.stat().st_size < 20_000

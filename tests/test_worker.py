@@ -2,16 +2,24 @@
 restarts. A toy course in tmp_path is graded once; each toy test checks one behaviour from
 inside the trusted pytest, and the project tests here check every toy test's outcome."""
 import json
+import os
+import signal
+import sys
+import tempfile
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autograder import protocol as P
 from autograder import sandbox
+from autograder.sandbox import namespaces, process
+from autograder.sandbox import protocol as P
 from autograder.config import load_config
 from autograder.grade import grade
+from autograder.runner import InfrastructureError
 
 TOY = textwrap.dedent('''
     import os
@@ -131,6 +139,44 @@ TOY = textwrap.dedent('''
     def use(obj):
         return type(obj).__name__
 
+    def start_spinner():
+        import threading
+
+        def spin():
+            while True:
+                pass
+        threading.Thread(target=spin, daemon=True).start()
+
+    def threads_running():
+        import sys
+        return len(sys._current_frames())
+
+    def start_child():
+        import time
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+
+    def processes():
+        return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+    def many_strings(n):
+        return ["ab"] * n
+
+    def huge_view(n):
+        return np.broadcast_to(np.float64(1.0), (n,))
+
+    def kill_self():
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
+        return "still here"
+
+    def rogue_reply():
+        # Writes a frame of its own on the reply pipe, claiming a header of 100 MB.
+        import struct, sys
+        os.write(int(sys.argv[-1]), struct.pack("<QI", (100 << 20) + 8, 100 << 20))
+        os._exit(0)
+
     class Flaky:
         def __init__(self):
             self.calls = 0
@@ -196,14 +242,16 @@ TOY_TESTS = textwrap.dedent('''
         assert np.array_equal(keep, [0, 1, 2])
 
 
-    def test_changed_input_array_fails(student):
-        # An array passed directly never changes here: the call fails instead, so that code
-        # which zeroes its inputs cannot make the test's later computations agree with it.
+    def test_changed_input_array_warns(student):
+        # The worker's arrays are its own copies: an array passed directly never changes here,
+        # so code which zeroes its inputs cannot make the test's later computations agree with
+        # it. The write is a warning (graded by the rule's own tests), not a failure.
+        from autograder.loader import InputChangedWarning
         x = np.ones(3)
         d = {"arr": np.zeros(2)}
-        with pytest.raises(AssertionError, match="changed the array it was given as argument 1 [(]shape [(]3,[)][)] in place"):
+        with pytest.warns(InputChangedWarning, match="changed the array it was given as argument 1 [(]shape [(]3,[)][)] in place"):
             student.mutate(x, d, np.zeros(1))
-        assert np.array_equal(x, [1, 1, 1]) and "count" not in d
+        assert np.array_equal(x, [1, 1, 1]) and d["count"] == 1
 
 
     def test_exception_is_a_failure_with_student_frames(student):
@@ -291,6 +339,54 @@ TOY_TESTS = textwrap.dedent('''
     def test_unanswered_failure_is_not_lost(student):
         params = student.Flaky().params
         params["a"] = 1  # sent without waiting; its failure must still fail the test
+
+
+    def test_thread_left_running(student):
+        student.start_spinner()
+        assert student.threads_running() == 2
+
+
+    def test_no_thread_of_the_last_test(student):
+        # The worker the spinning thread ran in was replaced: it slows nothing here.
+        assert student.threads_running() == 1
+
+
+    def test_child_left_running(student):
+        student.start_child()
+        assert len(student.processes()) == 2
+
+
+    def test_no_process_of_the_last_test(student):
+        assert student.processes() == [1]  # PID 1 of its own namespace: the worker alone
+
+
+    def test_own_pid_namespace_and_uid(student):
+        uid, _, _ = student.whoami()
+        assert student.processes() == [1]
+        from autograder.sandbox import uids
+        assert os.getuid() != 0 or uid in uids.pool_range()  # a uid of the pool, not nobody
+
+
+    def test_kill_self_is_not_possible(student):
+        # As PID 1 of its namespace the worker cannot be killed from inside: a SIGKILL it got
+        # came from outside, which the grader retries instead of scoring.
+        assert student.kill_self() == "still here"
+
+
+    def test_too_many_strings(student):
+        student.many_strings(10_000_000)
+
+
+    def test_huge_array(student):
+        student.huge_view(2_000_000_000)
+
+
+    def test_object_array_message(student):
+        np.asarray(student.object_array(), dtype=float)
+
+
+    def test_rogue_reply(student):
+        student.rogue_reply()
 ''')
 
 
@@ -325,12 +421,25 @@ def toy(tmp_path_factory):
 
 
 PASSING = [
-    "test_roundtrip", "test_map_batches", "test_handles", "test_copy_back", "test_changed_input_array_fails",
+    "test_roundtrip", "test_map_batches", "test_handles", "test_copy_back", "test_changed_input_array_warns",
     "test_exception_is_a_failure_with_student_frames", "test_exit_is_reported[exit_call]",
     "test_exit_is_reported[interrupt]", "test_fresh_import_a", "test_fresh_import_b",
     "test_liar_is_not_equal", "test_subclass_comes_back_plain", "test_forbidden_imports",
     "test_limits", "test_output_is_capped", "test_after_segfault", "test_after_timeout",
+    "test_thread_left_running", "test_no_thread_of_the_last_test", "test_child_left_running",
 ]
+# Need a PID namespace of the worker's own (test_worker_gets_its_own_pid_namespace).
+PID_NAMESPACE = ["test_no_process_of_the_last_test", "test_own_pid_namespace_and_uid",
+                 "test_kill_self_is_not_possible"]
+# Fail with the message shown (test_values_too_large_fail_with_a_clear_message).
+TOO_LARGE = {
+    "test_too_many_strings": "as plain data (lists, dicts, strings, numbers) it takes more than 4.0 MB",
+    "test_huge_array": "an array of 2,000,000,000 elements (14.9 GB)",
+    "test_object_array_message": "student code returned an array of dtype object and shape (2,): only arrays "
+                                 "of numbers or booleans can be graded",
+    "test_rogue_reply": "the worker sent an invalid reply during rogue_reply(): a message whose plain data "
+                        "takes 100.0 MB is over the limit",
+}
 
 
 @pytest.mark.parametrize("name", PASSING)
@@ -358,14 +467,187 @@ def test_crashes_fail_the_test_with_the_reason(toy, name, reason):
         outcomes[name].message
 
 
+def test_worker_gets_its_own_pid_namespace(toy):
+    _, outcomes, _ = toy
+    if not sandbox.probe_protections()["pid_namespace"]:
+        pytest.skip("this machine gives the worker no PID namespace of its own")
+    for name in PID_NAMESPACE:
+        assert outcomes[name].status == "passed", outcomes[name].message
+
+
+@pytest.mark.parametrize("name", sorted(TOO_LARGE))
+def test_values_too_large_fail_with_a_clear_message(toy, name):
+    _, outcomes, _ = toy
+    assert outcomes[name].status == "failed" and TOO_LARGE[name] in outcomes[name].message, \
+        outcomes[name].message
+    assert "raised TypeError" not in outcomes[name].message and "a student object" not in outcomes[name].message
+
+
 def test_results_and_ignored_files(toy):
     result, outcomes, data = toy
-    assert len(outcomes) == len(PASSING) + 5
+    assert len(outcomes) == len(PASSING) + len(PID_NAMESPACE) + len(TOO_LARGE) + 5
     assert data["extra_data"]["ignored"] == ["conftest.py"]
     assert data["extra_data"]["protections"] == sandbox.probe_protections()
     assert "sandbox: " in data["output"]
-    isolated = outcomes["test_isolation"].status == "passed"
-    assert data["score"] == pytest.approx(round(10 * (len(PASSING) + isolated) / (len(PASSING) + 5), 4))
+    passed = len(PASSING) + sum(outcomes[n].status == "passed" for n in ["test_isolation", *PID_NAMESPACE])
+    assert data["score"] == pytest.approx(round(10 * passed / len(outcomes), 4))
+
+
+# --- a worker killed from outside ---------------------------------------------------------------
+
+SLOW = """
+import time
+
+def slow():
+    time.sleep(1.5)
+    return "done"
+
+def quick():
+    return "done"
+"""
+SLOW_TESTS = """
+def test_slow(student):
+    assert student.slow() == "done"
+
+def test_quick(student):
+    assert student.quick() == "done"
+"""
+
+
+def slow_course(root: Path):
+    sol = root / "solutions" / "slow"
+    sol.mkdir(parents=True)
+    (sol / "slow.py").write_text(SLOW)
+    (sol / "test_slow.py").write_text(SLOW_TESTS)
+    (root / "grading.yml").write_text(textwrap.dedent("""
+        assignments:
+          slow:
+            title: Slow
+            files: [slow.py]
+            timeouts: {call: 20, test: 30, total: 120, startup: 20}
+            parts:
+              all: {points: 2, tests: ["test_*"]}
+    """))
+    course = load_config(root / "grading.yml")
+    return course, course.assignment("slow"), sol
+
+
+def workers_under(folder: Path) -> list[int]:
+    """Pids of the sandboxed workers whose scratch folder lies under `folder` (their TMPDIR)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and b"_deepgrade_worker" in Path(f"/proc/{entry}/cmdline").read_bytes() \
+                    and f"TMPDIR={folder}".encode() in Path(f"/proc/{entry}/environ").read_bytes():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+class Killer(threading.Thread):
+    """SIGKILLs, from outside, the workers of a grade that runs in `folder`: the first one
+    (once=True) or every one, each after it has run for `after` seconds."""
+
+    def __init__(self, folder: Path, once: bool, after: float = 0.6) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.once, self.after = folder, once, after
+        self.killed: list[int] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        seen: dict[int, float] = {}
+        while not self.done.is_set():
+            for pid in workers_under(self.folder):
+                first = seen.setdefault(pid, time.monotonic())
+                if pid not in self.killed and time.monotonic() - first >= self.after:
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed.append(pid)
+                    if self.once:
+                        return
+            time.sleep(0.05)
+
+
+needs_pid_namespace = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not sandbox.probe_protections()["pid_namespace"],
+    reason="a kill from outside is told apart from the worker's own only in a PID namespace of its own")
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A folder that is the temporary folder of the grade and of everything it starts."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    return folder
+
+
+@needs_pid_namespace
+def test_a_worker_killed_from_outside_is_retried_not_scored(tmp_path, work):
+    course, a, sol = slow_course(tmp_path / "course")
+    killer = Killer(work, once=True)
+    killer.start()
+    try:
+        result = grade(course, a, sol)
+    finally:
+        killer.done.set()
+        killer.join()
+    assert len(killer.killed) == 1
+    assert {o.name: o.status for o in result.run.outcomes} == {"test_slow": "passed", "test_quick": "passed"}
+    assert result.scorecard.score == pytest.approx(2)
+    assert "graded again" in result.run.log
+
+
+def trusted_processes(parent: int, folder: Path) -> list[int]:
+    """Pids of the trusted pytest processes that `parent` started for a grade in `folder`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{entry}/status").read_text() if entry.isdigit() else ""
+            if f"\nPPid:\t{parent}\n" in status and b"--deepgrade-report\0" + str(folder).encode() \
+                    in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_test_process_killed_from_outside_is_retried_not_scored(tmp_path, work):
+    course, a, sol = slow_course(tmp_path / "course")
+    killed = []
+
+    def kill_the_test_process() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not workers_under(work):
+            time.sleep(0.05)
+        time.sleep(0.6)  # inside slow() by now
+        for pid in trusted_processes(os.getpid(), work):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    killer = threading.Thread(target=kill_the_test_process, daemon=True)
+    killer.start()
+    result = grade(course, a, sol)
+    killer.join()
+    assert killed, "the test process was not found"
+    assert {o.name: o.status for o in result.run.outcomes} == {"test_slow": "passed", "test_quick": "passed"}
+    assert result.scorecard.score == pytest.approx(2) and "graded again" in result.run.log
+
+
+@needs_pid_namespace
+def test_a_worker_killed_from_outside_twice_is_an_infrastructure_error(tmp_path, work):
+    course, a, sol = slow_course(tmp_path / "course")
+    killer = Killer(work, once=False)
+    killer.start()
+    try:
+        with pytest.raises(InfrastructureError, match="cut short twice.*killed from outside"):
+            grade(course, a, sol)
+    finally:
+        killer.done.set()
+        killer.join()
+    assert len(killer.killed) >= 2
 
 
 # --- protocol, without a worker ---------------------------------------------------------------
@@ -448,12 +730,14 @@ try:
     probe["chroot_again"] = True
 except OSError:
     probe["chroot_again"] = False
+# In its own PID namespace the process is PID 1 and its /proc shows it alone.
+probe["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else None
 print(json.dumps(probe))
 """
 
 
-@pytest.mark.parametrize("drop_user", [True, False], ids=["as-nobody", "same-user"])
-def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path, root, drop_user):
+@pytest.mark.parametrize("drop_user", [True, False], ids=["as-a-uid-of-the-pool", "same-user"])
+def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path, root, drop_user, request):
     import os
     import subprocess
     import sys
@@ -461,14 +745,16 @@ def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path
 
     if not sandbox.probe_protections()["private_root"]:
         pytest.skip("this machine cannot give the worker a private root")
-    ids = sandbox._unprivileged_ids() if drop_user else None
+    slot = process._unprivileged_slot() if drop_user else None
+    request.addfinalizer(lambda: slot and slot.release())
+    ids = (slot.uid, slot.gid) if slot is not None else None
     scratch, mount_point = tmp_path / "scratch", tmp_path / "root"
     scratch.mkdir()
     mount_point.mkdir()
     if ids is not None:
         os.chown(scratch, *ids)
     covered = sandbox.package_paths(["numpy/linalg"])
-    plan = sandbox.root_plan(mount_point, scratch, covered, sandbox._with_proc(ids))
+    plan = namespaces.root_plan(mount_point, scratch, covered, process._with_proc(ids))
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "marker.txt").write_text("kept")
@@ -480,14 +766,17 @@ def test_private_root_holds_only_the_system_the_interpreter_and_scratch(tmp_path
         [sys.executable, "-I", "-c", PRIVATE_ROOT_CHECK, str(root), str(covered[0]), str(Path.home()),
          str(kept / "marker.txt")],
         cwd=scratch, env=sandbox.minimal_env(scratch), capture_output=True, text=True, timeout=60,
-        preexec_fn=sandbox._make_preexec(limits, {}, ids, w, plan))
+        preexec_fn=process._make_preexec(limits, {}, ids, w, plan))
     os.close(w)
     done = json.loads(os.read(r, 4096))
     os.close(r)
     assert done["private_root"] and proc.returncode == 0, proc.stderr
     probe = json.loads(proc.stdout)
     # The folders above the interpreter exist (its path is kept), but nothing else in them.
+    pids = probe.pop("pids")
     assert probe == {"repo_files": [], "covered": [], "home_files": [], "kept_in_tmp": "kept",
                      "interpreter_writable": False, "chroot_again": False}
+    if done["pid_namespace"]:
+        assert pids == [1]
     assert (scratch / "written.txt").read_text() == "the scratch folder is writable"
     assert not any(mount_point.iterdir()), "the private root is mounted in the worker's namespace only"

@@ -1,11 +1,13 @@
 """The sandboxed worker: imports the submitted modules and answers calls from the grader.
 
-This file runs in the child process that sandbox.py starts (``python -I``, limits applied,
+This file runs in the child process that process.py starts (``python -I``, limits applied,
 usually as an unprivileged user). It is handed to the interpreter as source text together with
 protocol.py, so it imports nothing from the engine. The loop:
 
-    init  -> the scratch folder, module names, forbidden imports, output cap
-    reset -> drop every handle and import the student's modules fresh (once per test)
+    init  -> the scratch folder, module names, forbidden imports, output cap, reply budgets
+    reset -> drop every handle and import the student's modules fresh (once per test); or, when
+             student code left threads or processes running, answer "replace" (the grader
+             then starts a new worker: a spinning thread must not slow every later test)
     then one request per frame: lookup, call, map, map_assign, getattr, setattr, getitem,
     setitem, delitem, len, keys, contains, bool, value
 
@@ -22,6 +24,7 @@ import importlib.util
 import io
 import os
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -94,7 +97,10 @@ class Worker:
         self.handles: dict[int, Any] = {}
         self.next_id = 1
         self.output_limit = 65536
+        self.reply_limit: int | None = None  # bytes of arrays in one reply
+        self.value_limit: int | None = None  # bytes of a reply's plain data (JSON)
         self.pid = os.getpid()
+        self.thread = threading.get_ident()
         # The builtins as they were before any student code ran; restored after each request
         # so that a submission that patches them cannot break the worker's own replies.
         self.builtins = dict(vars(builtins))
@@ -110,21 +116,28 @@ class Worker:
         # The type's name, never repr(obj): student code must not run to describe a handle.
         name = getattr(obj, "__qualname__", None) if kind == "callable" else None
         label = name if type(name) is str else f"{t.__module__}.{t.__qualname__} object"
+        if isinstance(obj, np.ndarray):
+            # An array that cannot cross (dtype object, strings, records): say so, not
+            # "a student object". dtype and shape are numpy's own, read without student code.
+            kind = "array"
+            dtype, shape = np.ndarray.__getattribute__(obj, "dtype"), np.ndarray.__getattribute__(obj, "shape")
+            label = f"an array of dtype {dtype} and shape {shape}"
         return {"t": "h", "id": hid, "k": kind, "r": label[: P.MAX_REPR]}
 
     def encoder(self):
-        enc = P.Encoder(lambda v: self._other(v, enc))
+        enc = P.Encoder(lambda v: self._other(v, enc), self.reply_limit, self.value_limit)
         return enc
 
     def _other(self, value: Any, enc) -> Any:
         if isinstance(value, np.ndarray) and value.dtype.kind in P.ARRAY_KINDS and not value.dtype.fields:
             # An ndarray subclass crosses as the plain array it holds; its methods are not
             # called (np.ndarray's own are), so it cannot change what is sent.
+            enc.reserve(np.ndarray.view(value, np.ndarray))  # before the copy: it may be huge
             try:
                 plain = np.ndarray.view(np.ndarray.copy(value), np.ndarray)
             except Exception:  # noqa: BLE001 - a subclass that cannot be read stays a handle
                 return self._handle(value)
-            return enc.encode(plain)
+            return {"t": "nd", "b": enc.blob(P.array_to_npy(plain))}
         return self._handle(value)
 
     def decode(self, node: Any, blobs: list[bytes]) -> Any:
@@ -170,6 +183,24 @@ class Worker:
                 del self.modules[name]
         return {"errors": self.errors}
 
+    def leftovers(self) -> str | None:
+        """What student code left running after its test, or None: threads (any thread that
+        runs Python, other than the worker's own) and child processes (in its own PID
+        namespace, every process left there is one; exited ones are reaped here)."""
+        found = []
+        threads = sum(1 for ident in sys._current_frames() if ident != self.thread)
+        if threads:
+            found.append(f"{threads} thread(s)")
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                found.append("child processes")
+                break
+        return " and ".join(found) + " started by student code still running" if found else None
+
     def lookup(self, name: str) -> Any:
         for mod_name in self.names:
             module = self.modules.get(mod_name)
@@ -209,6 +240,8 @@ class Worker:
         self.folder = os.path.abspath(header["dir"])
         self.names = list(header["modules"])
         self.output_limit = int(header["output_limit"])
+        self.reply_limit = header.get("reply_limit")
+        self.value_limit = header.get("value_limit")
         sys.meta_path.insert(0, _ImportGuard(header["forbidden"]))
         sys.path.insert(0, self.folder)
         os.chdir(self.folder)
@@ -239,10 +272,15 @@ class Worker:
             self._restore_builtins()
         try:
             node, out_blobs = self._encode_reply(reply_value, mut)
+        except P.ValueTooLarge as exc:
+            node, out_blobs = None, []
+            reply = _limit_error(f"it is too large to send back to the grader: {exc}")
+        except MemoryError:
+            node, out_blobs = None, []
+            reply = _limit_error("the worker ran out of memory while copying it to send back to the grader")
         except BaseException as exc:  # noqa: BLE001 - a value that cannot be encoded
             node, out_blobs = None, []
-            reply = {"ok": False, "error": {"kind": "student", "type": "TypeError", "builtin": False,
-                                            "message": f"the returned value could not be sent: {_type_name(exc)}"}}
+            reply = _limit_error(f"it could not be sent back to the grader ({_type_name(exc)})")
         if os.getpid() != self.pid:
             # A child that student code forked: it must never speak on the grader's pipe.
             os._exit(0)
@@ -251,7 +289,23 @@ class Worker:
             reply["v"] = node["v"]
             if node.get("mut"):
                 reply["mut"] = node["mut"]
-        P.write_frame(self.rep_fd, reply, out_blobs)
+        try:
+            frame = P.pack_frame(reply, out_blobs)
+        except MemoryError:
+            frame = None
+        head = len(frame) - sum(len(b) + 8 for b in out_blobs) - 16 if frame is not None else None
+        if head is None or (self.value_limit is not None
+                            and head > P.header_budget(self.value_limit, self.output_limit)):
+            # Lists, strings and numbers (not arrays) cost the grader many times their size to
+            # read: past the budget the value does not cross, and the test says why.
+            size = "more memory than the worker has" if head is None else P.human_bytes(head)
+            reply = _limit_error(f"it is too large to send back to the grader: as plain data (lists, "
+                                 f"dicts, strings, numbers) it takes {size}, more than the "
+                                 f"{P.human_bytes(self.value_limit or 0)} that can cross: return large "
+                                 "data as numpy arrays")
+            reply["out"] = out.text()
+            frame = P.pack_frame(reply, [])
+        P.write_all(self.rep_fd, frame)
 
     def _restore_builtins(self) -> None:
         current = vars(builtins)
@@ -292,6 +346,10 @@ class Worker:
     def dispatch(self, h: dict, blobs: list[bytes], mut: dict) -> Any:
         op = h.get("op")
         if op == "reset":
+            left = self.leftovers()
+            if left:
+                # Not imported: the grader replaces this worker before the next test.
+                raise _Reply({"ok": True, "errors": {}, "replace": left})
             raise _Reply({"ok": True, "errors": self.load()["errors"]})
         if op == "lookup":
             return _Live(self.lookup(h["name"]), live=False)
@@ -367,6 +425,11 @@ class Worker:
         if op == "value":
             return target
         raise ValueError(f"unknown request {op!r}")
+
+
+def _limit_error(message: str) -> dict:
+    """An error reply for a value that cannot cross: the test fails with this message."""
+    return {"ok": False, "error": {"kind": "limit", "type": "ValueError", "builtin": False, "message": message}}
 
 
 class _Reply(Exception):

@@ -23,6 +23,7 @@ the standard library and numpy.
 """
 from __future__ import annotations
 
+import array
 import io
 import json
 import os
@@ -30,13 +31,18 @@ import re
 import select
 import struct
 import time
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
 
 MAX_DEPTH = 64  # nesting of plain data; deeper structures stay in the worker as handles
 MAX_REPR = 200
-HANDLE_KINDS = ("callable", "dict", "list", "object")
+# A header's JSON (plain data: numbers, strings, lists, dicts) turns into Python objects many
+# times its size, so it gets a budget of its own, far below that of arrays (blobs, which are
+# read without a copy). 4 MB of JSON is at most about 100 MB of objects.
+HEADER_LIMIT = 4 << 20
+HANDLE_KINDS = ("callable", "dict", "list", "object", "array")
 ARRAY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: nothing that can hold code
 
 _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=True)  # one instance: it is reused
@@ -56,6 +62,19 @@ class FrameTimeout(Exception):
     """No whole frame arrived before the deadline."""
 
 
+class ValueTooLarge(Exception):
+    """A value is too large to send within the reply budget; the message says what it is."""
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KB' (powers of 1024)."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
 # --- frames -------------------------------------------------------------------------------
 
 def pack_frame(header: dict, blobs: list[bytes]) -> bytes:
@@ -70,10 +89,21 @@ def pack_frame(header: dict, blobs: list[bytes]) -> bytes:
 
 def write_frame(fd: int, header: dict, blobs: list[bytes] | None = None) -> None:
     """Write a whole frame to a file descriptor (blocking)."""
-    data = memoryview(pack_frame(header, blobs or []))
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
+    write_all(fd, pack_frame(header, blobs or []))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to a file descriptor (blocking)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def header_budget(value_limit: int, output_limit: int) -> int:
+    """The largest header a reply may have: `value_limit` bytes of plain data, the printed
+    output (`output_limit` characters, up to 6 bytes each in JSON) and the reply's own keys."""
+    return value_limit + 6 * output_limit + 4096
 
 
 class FrameReader:
@@ -95,23 +125,56 @@ class FrameReader:
                 raise PeerGone()
             self.buf += chunk
 
-    def read(self, max_bytes: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    def read(self, max_bytes: int, deadline: float | None = None,
+             max_header: int | None = None) -> tuple[dict, list[bytes]]:
         """One frame: (header, blobs). Raises FrameTimeout past `deadline` (time.monotonic()),
-        PeerGone at end of file, ProtocolError for a malformed or oversized frame."""
+        PeerGone at end of file, ProtocolError for a malformed or oversized frame (over
+        max_bytes in all, or a header over max_header bytes), before reading the rest of it."""
         self._fill(8, deadline)
         (size,) = _U64.unpack_from(self.buf, 0)
         if size > max_bytes:
-            raise ProtocolError(f"a message of {size} bytes is over the {max_bytes}-byte limit")
+            raise ProtocolError(f"a message of {human_bytes(size)} is over the limit of {human_bytes(max_bytes)}")
+        if max_header is not None:
+            self._fill(min(12, 8 + size), deadline)
+            if size >= 4 and _U32.unpack_from(self.buf, 8)[0] > max_header:
+                raise ProtocolError(f"a message whose plain data takes {human_bytes(_U32.unpack_from(self.buf, 8)[0])} "
+                                    f"is over the limit of {human_bytes(max_header)}")
         self._fill(8 + size, deadline)
         # A bytearray of its own: arrays are read straight out of it, writable, not copied.
-        payload = self.buf[8:8 + size]
-        del self.buf[:8 + size]
-        return unpack_payload(payload)
+        if len(self.buf) == 8 + size:
+            payload, self.buf = self.buf, bytearray()  # the whole buffer: no copy of a large frame
+            del payload[:8]
+        else:
+            payload = self.buf[8:8 + size]
+            del self.buf[:8 + size]
+        return unpack_payload(payload, max_header)
 
 
-def unpack_payload(payload: bytes | bytearray) -> tuple[dict, list[memoryview]]:
+class Blobs(Sequence):
+    """The blobs of one frame: views into its payload, made when read. Only their offsets are
+    kept (16 bytes a blob), so that a frame of a million empty blobs costs 16 MB, not the
+    200 MB of a million views."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._spans = array.array("Q")
+
+    def add(self, start: int, length: int) -> None:
+        self._spans.extend((start, length))
+
+    def __len__(self) -> int:
+        return len(self._spans) // 2
+
+    def __getitem__(self, i: int) -> memoryview:  # type: ignore[override]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        start, length = self._spans[2 * (i % len(self))], self._spans[2 * (i % len(self)) + 1]
+        return self._view[start:start + length]
+
+
+def unpack_payload(payload: bytes | bytearray, max_header: int | None = None) -> tuple[dict, Blobs]:
     """Split a frame's payload into (header, blobs), checking every length against the
-    payload's size. Blobs are views into the payload."""
+    payload's size (and the header's against max_header). Blobs are views into the payload."""
     view = memoryview(payload)
     try:
         pos = 0
@@ -119,17 +182,20 @@ def unpack_payload(payload: bytes | bytearray) -> tuple[dict, list[memoryview]]:
         pos += 4
         if pos + hlen > len(payload):
             raise ProtocolError("header runs past the end of the message")
+        if max_header is not None and hlen > max_header:
+            raise ProtocolError(f"a message whose plain data takes {human_bytes(hlen)} is over the limit "
+                                f"of {human_bytes(max_header)}")
         header = json.loads(str(view[pos:pos + hlen], "utf-8"))
         pos += hlen
         (count,) = _U32.unpack_from(payload, pos)
         pos += 4
-        blobs = []
+        blobs = Blobs(view)
         for _ in range(count):
             (blen,) = _U64.unpack_from(payload, pos)
             pos += 8
             if pos + blen > len(payload):
                 raise ProtocolError("a blob runs past the end of the message")
-            blobs.append(view[pos:pos + blen])
+            blobs.add(pos, blen)
             pos += blen
         if pos != len(payload):
             raise ProtocolError("trailing bytes after the last blob")
@@ -247,39 +313,72 @@ class Encoder:
     float is "other", so that student-defined behaviour (__eq__, __getitem__) never crosses.
     """
 
-    def __init__(self, other: Callable[[Any], Any]) -> None:
+    def __init__(self, other: Callable[[Any], Any], max_bytes: int | None = None,
+                 max_plain: int | None = None) -> None:
         self.blobs: list[bytes] = []
         self._other = other
+        self._max = max_bytes  # arrays in all; past it encode() raises ValueTooLarge
+        self._size = 0
+        self._max_plain = max_plain  # about the JSON size of the plain data; the same
+        self._plain = 0
 
-    def _blob(self, data: bytes) -> int:
+    def blob(self, data: bytes) -> int:
+        """Add a blob; returns its index."""
         self.blobs.append(data)
         return len(self.blobs) - 1
+
+    def reserve(self, a: np.ndarray) -> None:
+        """Count array `a` against the budget. Raises ValueTooLarge past it."""
+        # Checked before the bytes are made: a broadcast view of 2e9 elements is 8 bytes in
+        # memory and 16 GB as bytes.
+        if self._max is not None:
+            self._size += a.nbytes
+            if self._size > self._max:
+                what = f"an array of {a.size:,} elements ({human_bytes(a.nbytes)})"
+                if self._size != a.nbytes:
+                    what = f"arrays of {human_bytes(self._size)} in all (the last {what})"
+                raise ValueTooLarge(f"{what}, and at most {human_bytes(self._max)} of arrays can cross "
+                                    "(grading.yml limits.reply_mb)")
+
+    def _count(self, n: int) -> None:
+        # Checked as the value is encoded, so that ten million strings stop the encoding early
+        # instead of being turned into JSON first.
+        self._plain += n
+        if self._max_plain is not None and self._plain > self._max_plain:
+            raise ValueTooLarge(f"as plain data (lists, dicts, strings, numbers) it takes more than "
+                                f"{human_bytes(self._max_plain)}, the most that can cross: return large "
+                                "data as numpy arrays")
 
     def encode(self, value: Any, depth: int = 0) -> Any:
         t = type(value)
         if t in _SCALARS:
+            self._count(len(value) + 3 if t is str else 8)
             return value
         if depth > MAX_DEPTH:
             return self._other(value)
         if t is np.ndarray and value.dtype.kind in ARRAY_KINDS and not value.dtype.fields:
-            return {"t": "nd", "b": self._blob(array_to_npy(value))}
+            self.reserve(value)
+            return {"t": "nd", "b": self.blob(array_to_npy(value))}
         if isinstance(value, np.generic) and type(value).__module__ == "numpy" \
                 and value.dtype.kind in ARRAY_KINDS and not value.dtype.fields:
-            return {"t": "ns", "b": self._blob(array_to_npy(np.asarray(value)))}
+            return {"t": "ns", "b": self.blob(array_to_npy(np.asarray(value)))}
         if t is np.dtype or isinstance(value, np.dtype) or (
                 t is type and issubclass(value, np.generic) and value.__module__ == "numpy"):
             dt = np.dtype(value)
             if dt.kind in ARRAY_KINDS and not dt.fields:
                 return {"t": "dt", "v": dt.str, "k": "type" if t is type else "dtype"}
         if t is tuple or t is list:
-            mark = len(self.blobs)
+            self._count(16)
+            mark, size = len(self.blobs), self._size
             try:
                 return {"t": t.__name__, "v": [self.encode(v, depth + 1) for v in value]}
             except RecursionError:
                 del self.blobs[mark:]
+                self._size = size
                 return self._other(value)
         if t is dict:
-            mark = len(self.blobs)
+            self._count(24)
+            mark, size = len(self.blobs), self._size
             keys = list(value.keys())
             if not all(map(_plain_key, keys)):
                 return self._other(value)
@@ -291,6 +390,7 @@ class Encoder:
                 }
             except RecursionError:
                 del self.blobs[mark:]
+                self._size = size
                 return self._other(value)
         return self._other(value)
 
