@@ -1,23 +1,42 @@
 """The `deepgrade` command: thin wrappers over the engine's modules.
 
 Exit status: 0 when the command did its job (a low score is still a job done), 1 when a check
-it was asked for failed (verify, release --check), 2 for a usage or configuration error.
+it was asked for failed (verify, release --check, a visible test in `check`), 2 for a usage or
+configuration error.
+
+Everything printed that comes from users or libraries (paths, test ids, error messages) is
+escaped: rich would read "[instructor]" or "[/bold]" in it as markup.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
-from autograder.config import ConfigError, CourseConfig, load_config
+from autograder.config import ConfigError, CourseConfig, load_config, natural_order
+from autograder.exports import ExportError
 from autograder.release import ReleaseError, diff_release, write_release
-from autograder.runner import RunnerError
+from autograder.grade import OutputError
+from autograder.runner import InfrastructureError, RunnerError
 from autograder.submission import SubmissionError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _console(stderr: bool = False) -> Console:
+    """A console that never wraps what it prints (soft_wrap). When the output is not a terminal
+    (a CI log, a file) rich would lay out at 80 columns; tables get room to keep names whole,
+    unless COLUMNS says otherwise."""
+    out = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 200
+    return out
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def _course(config: str | None) -> CourseConfig:
@@ -25,9 +44,10 @@ def _course(config: str | None) -> CourseConfig:
 
 
 def _names(course: CourseConfig, names: tuple[str, ...]) -> list[str]:
+    """The assignments named (in the order given), or all of them in their natural order."""
     for n in names:
         course.assignment(n)  # raises ConfigError naming the known ones
-    return list(names) or list(course.assignments)
+    return list(names) or natural_order(course.assignments)
 
 
 class _Group(click.Group):
@@ -36,9 +56,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ReleaseError, SubmissionError, RunnerError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+        except (ConfigError, ReleaseError, SubmissionError, RunnerError, ExportError, OutputError) as exc:
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
             sys.exit(2)
+        except InfrastructureError as exc:  # not the submission's doing, nor a usage error: rerun
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+            sys.exit(1)
 
 
 config_option = click.option(
@@ -58,7 +81,10 @@ def main() -> None:
 @click.option("--check", is_flag=True, help="change nothing; exit 1 and list the files that differ")
 @config_option
 def release(assignments: tuple[str, ...], check: bool, config: str | None) -> None:
-    """Regenerate assignments/hwN from solutions/hwN (all assignments by default)."""
+    """Regenerate assignments/hwN from solutions/hwN (all assignments by default, in order).
+
+    Names each file written or removed (with --check: each file that differs) under its
+    assignment."""
     course = _course(config)
     names = _names(course, assignments)
     course.check_tree(names)
@@ -66,14 +92,15 @@ def release(assignments: tuple[str, ...], check: bool, config: str | None) -> No
     for name in names:
         a = course.assignment(name)
         if check:
-            diffs = diff_release(a)
-            drift += diffs
-            console.print(f"{name}: {'in sync' if not diffs else f'{len(diffs)} file(s) differ'}")
+            lines = diff_release(a)
+            drift += lines
+            summary = "in sync" if not lines else f"{len(lines)} file(s) differ"
         else:
-            changes = write_release(a)
-            console.print(f"{name}: {len(changes)} file(s) written or removed" if changes else f"{name}: up to date")
-    for line in drift:
-        console.print(f"  {line}")
+            lines = write_release(a)
+            summary = f"{len(lines)} file(s) written or removed" if lines else "up to date"
+        console.print(escape(f"{name}: {summary}"))
+        for line in lines:
+            console.print(escape(f"  {line}"))
     if drift:
         console.print("run `deepgrade release` to regenerate the student release")
         sys.exit(1)
@@ -81,26 +108,88 @@ def release(assignments: tuple[str, ...], check: bool, config: str | None) -> No
 
 @main.command()
 @click.argument("assignments", nargs=-1)
+@click.option("--published", type=click.Path(file_okay=False), default=None,
+              help="instead, check a student repository written by `deepgrade publish` for leaks")
 @config_option
-def verify(assignments: tuple[str, ...], config: str | None) -> None:
-    """Prove the references pass, the stubs fail every graded test, and nothing leaks."""
-    from autograder.verify import verify as run_verify
+def verify(assignments: tuple[str, ...], published: str | None, config: str | None) -> None:
+    """Prove the references pass, the stubs fail every graded test, and nothing leaks.
+
+    With --published DIR: prove that DIR (engine wheel included) holds no solution, hidden
+    test, reference code, bug catalog, quiz answer, notebook output or solutions/ path."""
+    from autograder.verify import find_published_leaks, verify as run_verify
 
     course = _course(config)
+    if published is not None:
+        if assignments:
+            raise click.UsageError("--published checks DIR against every assignment: give no ASSIGNMENTS")
+        sys.exit(_leak_lines(find_published_leaks(course, Path(published)), published))
     names = _names(course, assignments)
     course.check_tree(names)
     failed = False
     for name in names:
         report = run_verify(course.assignment(name))
-        console.print(f"[bold]{name}[/bold]: {'[green]ok[/green]' if report.passed else '[red]FAILED[/red]'}")
+        console.print(f"[bold]{escape(name)}[/bold]: {'[green]ok[/green]' if report.passed else '[red]FAILED[/red]'}")
         for line in report.ok:
-            console.print(f"  ok       {line}")
+            console.print(f"  ok       {escape(line)}")
         for line in report.unverified:
-            console.print(f"  not run  {line}")
+            console.print(f"  not run  {escape(line)}")
         for line in report.problems:
-            console.print(f"  [red]problem[/red]  {line}")
+            console.print(f"  [red]problem[/red]  {escape(line)}")
         failed |= not report.passed
     sys.exit(1 if failed else 0)
+
+
+def _leak_lines(report, folder: str) -> int:
+    """Print a leak check's verdict; returns the exit status (1: leaks)."""
+    if not report.problems:
+        console.print(f"leak check of {escape(folder)}: [green]ok[/green] ({report.files} files read, "
+                      f"{report.members} of them inside the engine wheel)")
+        return 0
+    console.print(f"leak check of {escape(folder)}: [red]FAILED[/red]")
+    for line in report.problems:
+        console.print(f"  [red]leak[/red]  {escape(line)}")
+    return 1
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--assignments", "only", default=None, metavar="hw1,hw2",
+              help="publish these (comma-separated), besides those published there before")
+@click.option("--through", default=None, metavar="hwN",
+              help="publish every assignment up to this one, in order (hw1, hw2, ..., hw10)")
+@click.option("--ci", is_flag=True, help="also write the student autograde workflow from ci-templates/")
+@config_option
+def publish(directory: str, only: str | None, through: str | None, ci: bool, config: str | None) -> None:
+    """Write the student repository into DIRECTORY: the released assignments, the engine wheel,
+    a grading.yml of what students may see, a README and a .gitignore; then check it for leaks.
+
+    A rerun adds assignments and keeps whatever changed there since it was published. Exit
+    status 1 when the leak check fails (nothing new is written when the new content leaks)."""
+    from autograder.publish import PublishError, publish as run_publish, select
+
+    course = _course(config)
+    try:
+        names = select(course, [n.strip() for n in only.split(",") if n.strip()] if only else None, through)
+        report = run_publish(course, Path(directory), names, ci=ci)
+    except PublishError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(2)
+    if report.blocked:
+        console.print("nothing written: the new content would leak", markup=False)
+        sys.exit(_leak_lines(report.leaks, "the new content"))
+    console.print(f"{directory}: {', '.join(report.assignments)}; {len(report.written)} file(s) written, "
+                  f"{report.unchanged} unchanged, {len(report.removed)} removed", markup=False)
+    console.print(f"  engine: {report.wheel} ({'built' if report.wheel_built else 'unchanged'})", markup=False)
+    for rel in report.kept:
+        console.print(f"  kept     {rel} (changed since it was published; delete it to take the new one)",
+                      markup=False)
+    for rel in report.removed:
+        console.print(f"  removed  {rel}", markup=False)
+    status = _leak_lines(report.leaks, directory)
+    if not status and (report.written or report.removed):
+        console.print(f"next: cd {directory} && git add -A && git commit -m 'Publish {report.assignments[-1]}' "
+                      "&& git push", markup=False)
+    sys.exit(status)
 
 
 @main.command()
@@ -118,11 +207,15 @@ def verify(assignments: tuple[str, ...], config: str | None) -> None:
 def grade(submission: str, assignment: str, output: str | None, select: str | None, quiet: bool,
           junit: str | None, markdown: str | None, runner: str | None, config: str | None) -> None:
     """Grade SUBMISSION (a folder or .zip) against the hidden and visible tests."""
+    from autograder.grade import check_output_file
     from autograder.grade import grade as run_grade
     from autograder.reports import print_table
 
     course = _course(config)
     a = course.assignment(assignment)
+    for option, path in (("-o", output), ("--junit", junit), ("--markdown", markdown)):
+        if path:
+            check_output_file(path, option)  # before grading, not after it
     if runner == "gpu":
         from autograder.plugin import _cuda_available
 
@@ -137,10 +230,10 @@ def grade(submission: str, assignment: str, output: str | None, select: str | No
     else:
         print_table(card, console)
         for line in result.results["output"].splitlines()[len(card.parts) + 1 :]:
-            console.print(line)
+            console.print(line, markup=False)
     _write_formats(result.results, junit, markdown)
     if output:
-        console.print(f"results written to {output}")
+        console.print(f"results written to {output}", markup=False)
 
 
 def _write_formats(results: dict, junit: str | None, markdown: str | None) -> None:
@@ -157,7 +250,10 @@ def _write_formats(results: dict, junit: str | None, markdown: str | None) -> No
 @click.option("-m", "select", default=None, help="only these parts (a pytest -m expression)")
 @config_option
 def check(assignment: str, select: str | None, config: str | None) -> None:
-    """Run the visible tests on your code in assignments/ and print a score table."""
+    """Run the visible tests on your code in assignments/ and print a score table, then each
+    failing test (with its parameters) and why it failed.
+
+    Exit status 1 when a visible test fails, as pytest's."""
     import tempfile
 
     from autograder.reports import print_table
@@ -171,8 +267,11 @@ def check(assignment: str, select: str | None, config: str | None) -> None:
         raise ConfigError(f"no visible tests in {a.release_dir}")
     with tempfile.TemporaryDirectory(prefix="deepgrade-check-") as tmp:
         run = run_tests(a, Path(tmp), submission=a.release_dir, select=select, tests=tests)
-    print_table(score(a, run.outcomes), console)
+    card = score(a, run.outcomes)
+    reason = f"not selected by -m {select}" if select else "no visible tests: the hidden tests grade them"
+    print_table(card, console, only_run=True, not_run_reason=reason)
     console.print("visible tests only: the hidden tests grade more cases")
+    sys.exit(1 if any(t.status == "failed" for t in card.tests) else 0)
 
 
 @main.command()
@@ -194,7 +293,7 @@ def merge(cpu_results: str, gpu_results: str, output: str, junit: str | None, ma
     write_json(output, merged)
     _write_formats(merged, junit, markdown)
     max_score = merged["extra_data"].get("max_score", 0)
-    console.print(f"{merged['score']:.2f} / {max_score:g}; merged results written to {output}")
+    console.print(f"{merged['score']:.2f} / {max_score:g}; merged results written to {output}", markup=False)
 
 
 @main.command()
@@ -204,13 +303,15 @@ def merge(cpu_results: str, gpu_results: str, output: str, junit: str | None, ma
 @config_option
 def gradescope(assignment: str, output: str | None, config: str | None) -> None:
     """Build the Gradescope autograder zip of ASSIGNMENT (setup.sh, run_autograder, tests)."""
-    from autograder.exports.gradescope import build_autograder
+    from autograder.exports.gradescope import BASE_IMAGES, SUPPORTED_PYTHONS, build_autograder
 
     course = _course(config)
     a = course.assignment(assignment)
     out = Path(output or f"{a.name}-autograder.zip")
     members = build_autograder(course, a, out)
-    console.print(f"{out}: {len(members)} files; upload it as the autograder of {a.name}")
+    console.print(f"{out}: {len(members)} files; upload it as the autograder of {a.name}", markup=False)
+    console.print(f"base image: {BASE_IMAGES} (setup.sh installs on Python {SUPPORTED_PYTHONS[0]} "
+                  f"to {SUPPORTED_PYTHONS[-1]})", markup=False)
 
 
 class _Shard(click.ParamType):
@@ -267,17 +368,20 @@ def grade_batch(directory: str, assignment: str | None, output: str, jobs: int, 
 @main.command()
 @click.argument("assignment")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="the zip to write (default: ASSIGNMENT-submission.zip)")
+              help="the zip to write (default: handin/ASSIGNMENT-submission.zip beside grading.yml, "
+              "a folder git ignores)")
 @config_option
 def submit(assignment: str, output: str | None, config: str | None) -> None:
-    """Zip exactly the graded files of assignments/ASSIGNMENT, with a manifest of their hashes."""
+    """Zip exactly the graded files of assignments/ASSIGNMENT, with a manifest of their hashes,
+    and print where the zip is."""
     from autograder.submit import build_submission
 
     course = _course(config)
     report = build_submission(course.assignment(assignment), Path(output) if output else None)
     for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"{report.path}: {', '.join(report.files)} and manifest.json; upload this file")
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    console.print(f"wrote {report.path}", markup=False)
+    console.print(f"  {', '.join(report.files)} and manifest.json; upload this file", markup=False)
 
 
 @main.command()
@@ -291,9 +395,11 @@ def submit(assignment: str, output: str | None, config: str | None) -> None:
 @config_option
 def audit(assignment: str, mutants: bool, report_path: str | None, jobs: int, sample: int | None,
           seed: int, config: str | None) -> None:
-    """How many catalogued bugs and automatic mutants do ASSIGNMENT's tests catch?
+    """How many catalogued bugs and automatic mutants do ASSIGNMENT's tests catch, does each bug
+    cost points only in its own parts, and does each correct variant get exactly its points?
 
-    Exit status 1 when a catalogued bug gets through."""
+    Exit status 1 when a catalogued bug gets through or costs points outside its parts, or a
+    correct variant does not lose exactly what its entry states."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from autograder.audit import AuditError, print_summary, run_audit, write_report
@@ -312,9 +418,8 @@ def audit(assignment: str, mutants: bool, report_path: str | None, jobs: int, sa
     print_summary(report, console)
     if report_path:
         write_report(report, Path(report_path))
-        console.print(f"report written to {report_path}")
-    caught, total = report.catalog_caught()
-    sys.exit(0 if caught == total else 1)
+        console.print(f"report written to {report_path}", markup=False)
+    sys.exit(0 if report.holds else 1)
 
 
 @main.group()
@@ -335,8 +440,9 @@ def export_nbgrader_cmd(course_dir: str, assignments: tuple[str, ...], course_id
     course = _course(config)
     names = _names(course, assignments)
     files = export_nbgrader(course, names, Path(course_dir), course_id=course_id)
-    console.print(f"{course_dir}: {len(files)} files; next: cd {course_dir} && "
-                  f"nbgrader generate_assignment {names[0]}")
+    # nbgrader knows an assignment by its folder under source/, which is grading.yml's path.
+    console.print(f"{course_dir}: {len(files)} files; next: cd {course_dir} && pip install -r requirements.txt "
+                  f"&& nbgrader generate_assignment {course.assignment(names[0]).path}", markup=False)
 
 
 @export.command("otter")
@@ -350,7 +456,8 @@ def export_otter_cmd(assignment: str, directory: str, config: str | None) -> Non
     course = _course(config)
     a = course.assignment(assignment)
     files = export_otter(course, a, Path(directory))
-    console.print(f"{directory}: {len(files)} files; next: cd {directory} && {generate_command(a)}")
+    console.print(f"{directory}: {len(files)} files; next: cd {directory} && {generate_command(a)}",
+                  markup=False)
 
 
 if __name__ == "__main__":

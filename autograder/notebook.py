@@ -1,9 +1,8 @@
-"""Handout notebooks: their release through nbgrader, and the in-notebook `check("part")` helper.
+"""Handout notebooks: the in-notebook `check("part")` helper, and graded runs for the exports.
 
-Release: a source notebook (solutions/hwN/hwN.ipynb) becomes the student's notebook through
-nbgrader's own preprocessors (ClearSolutions, ClearHiddenTests, ClearOutput), so written answers
-between `### BEGIN SOLUTION` and `### END SOLUTION` and hidden test regions never reach students.
-nbgrader is an instructor-only dependency: it is imported only when a notebook is released.
+A source notebook (solutions/hwN/hwN.ipynb) is released by autograder.release
+(`release_notebook`, with nbgrader's own preprocessors); NotebookError and release_notebook are
+importable from here too. This module imports release, never the other way round.
 
 Checks: `check("affine")` in a student notebook prints a pass/fail line per visible test of
 that part (the test_*.py files beside the notebook). The visible tests run in a fresh child
@@ -27,47 +26,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.release import ReleaseError
+from autograder.release import NotebookError, release_notebook  # noqa: F401 (re-exported)
 
 PARTS_FILE = "deepgrade_parts.json"
-
-
-class NotebookError(ReleaseError):
-    """A notebook could not be released or checked; the message says why."""
-
-
-# --- release ----------------------------------------------------------------------------------
-
-def _nbgrader():
-    try:
-        import nbformat
-        from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
-    except ImportError as exc:  # nbgrader is in the `instructor` extra only
-        raise NotebookError(
-            f"releasing a notebook needs nbgrader ({exc}); install the instructor extra: "
-            "pip install -e '.[instructor]'"
-        ) from None
-    return nbformat, (ClearSolutions, ClearHiddenTests, ClearOutput)
-
-
-def release_notebook(data: bytes, filename: str = "<notebook>") -> bytes:
-    """The student version of a source notebook (bytes of .ipynb JSON in, bytes out).
-
-    Solution regions and solution cells are replaced by nbgrader's stubs, hidden test regions
-    removed and outputs cleared. The result depends only on the input: cell ids come from the
-    source, and nothing time-dependent is added. Raises NotebookError naming the file.
-    """
-    nbformat, preprocessors = _nbgrader()
-    try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        resources: dict = {}
-        for cls in preprocessors:
-            nb, resources = cls().preprocess(nb, resources)
-    except NotebookError:
-        raise
-    except Exception as exc:  # nbgrader raises RuntimeError/ValueError on bad markers
-        raise NotebookError(f"{filename}: {exc}") from None
-    return (nbformat.writes(nb) + "\n").encode("utf-8")
 
 
 def cell_sources(data: bytes, kinds: tuple[str, ...] = ("code", "markdown")) -> list[str]:
@@ -328,17 +289,26 @@ def graded_outcomes(assignment: str, folder: str | os.PathLike | None = None) ->
 
 
 def otter_case(assignment: str, test: str, folder: str | os.PathLike | None = None) -> bool:
-    """True when every case of one test function ('test_x.py::test_f') passed (otter's cases)."""
-    mine = [o for o in graded_outcomes(assignment, folder) if f"{o.file}::{o.name.split('[')[0]}" == test]
+    """True when one test ('test_x.py::test_f[params]', as the otter export names its cases)
+    passed. A name without parameters ('test_x.py::test_f') means every case of that function
+    (the cases of exports made before each parametrized case was a case of its own)."""
+    outcomes = graded_outcomes(assignment, folder)
+    mine = [o for o in outcomes if f"{o.file}::{o.name}" == test]
+    if not mine and "[" not in test:
+        mine = [o for o in outcomes if f"{o.file}::{o.name.split('[')[0]}" == test]
     return bool(mine) and all(o.status == "passed" for o in mine)
 
 
 def graded_part(part: str, points: float, folder: str | os.PathLike | None = None) -> float:
-    """points times the share of one part's tests, visible and hidden, that passed; prints
-    one line (nbgrader's autograde reads the returned number as the cell's score)."""
+    """The points one part's tests, visible and hidden, earned: each passed test is worth its
+    share of `points` as `deepgrade grade` counts it (autograder.scoring.shares). Prints one
+    line; nbgrader's autograde reads the returned number as the cell's score."""
+    from autograder.scoring import SCORE_DECIMALS, shares
+
     folder = Path(folder or os.getcwd()).resolve()
     name, _ = _parts_of(folder)
     mine = [o for o in graded_outcomes(name, folder) if o.part == part]
+    earned = sum(s for o, s in zip(mine, shares(points, len(mine))) if o.status == "passed")
     passed = sum(o.status == "passed" for o in mine)
     print(f"{part}: {passed}/{len(mine)} visible and hidden test cases pass")
-    return round(points * passed / len(mine), 6) if mine else 0.0
+    return round(earned, SCORE_DECIMALS)

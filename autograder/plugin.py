@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from autograder.config import CourseConfig, ConfigError, find_config, load_config
-from autograder.loader import LoadedModules, ModuleNamespace, load_modules
+from autograder.loader import InputChangedWarning, LoadedModules, ModuleNamespace, load_modules
 
 GPU_SKIP_REASON = "needs a CUDA GPU: this part is graded on a GPU runner (runner: gpu)"
 CPU_ONLY_REASON = "graded on a CPU runner: this run (--runner gpu) grades the GPU parts only"
@@ -101,6 +101,7 @@ def _state(config: pytest.Config) -> _State:
 def pytest_configure(config: pytest.Config) -> None:
     state = _State(config)
     config.stash[_STATE_KEY] = state
+    _CONFIG["config"] = config  # pytest_warning_recorded is not given the config
     config.addinivalue_line("markers", f"gpu: {GPU_SKIP_REASON}")
     if state.course is not None:
         for a in state.course.assignments.values():
@@ -111,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if _CONFIG.get("config") is config:
+        del _CONFIG["config"]
     state = config.stash.get(_STATE_KEY, None)
     if state is not None and state.report is not None:
         state.report.close()
@@ -142,6 +145,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.stash[_PART_KEY] = (assignment.name, part)
                 gpu = gpu or assignment.part_runner(part) == "gpu"
         item.stash[_GPU_KEY] = gpu
+    # A course's tests (a student's `pytest assignments/hw2`): a failure shows the test's line,
+    # the line of the student's code and the message (worst error, its index, the hint), not
+    # the whole source of every function on the way, which pytest's default ("auto") prints.
+    # The engine's own frames are hidden (__tracebackhide__). An explicit --tb still wins.
+    if items and config.option.tbstyle == "auto" and all(
+            state.assignment_for(Path(str(i.path))) is not None for i in items):
+        config.option.tbstyle = "short"
     # A test is a GPU test when it is marked gpu or belongs to a part with runner: gpu. Each
     # runner skips what belongs to the other; the trusted grader scores those as deferred.
     runner = config.getoption("--deepgrade-runner")
@@ -246,6 +256,18 @@ def _failure_message(call: pytest.CallInfo, state: _State) -> str:
     text = "".join(traceback.format_list(frames)) if frames else ""
     text += "".join(traceback.format_exception_only(type(exc), exc))
     return text.rstrip()
+
+
+def pytest_warning_recorded(warning_message, when: str, nodeid: str, location) -> None:
+    # A stated rule broken outside its own tests (an input changed in place) is a line in the
+    # test's feedback, never a failure there.
+    if nodeid and issubclass(warning_message.category, InputChangedWarning):
+        config = _CONFIG.get("config")
+        if config is not None:
+            _state(config).emit({"event": "warning", "nodeid": nodeid, "message": str(warning_message.message)})
+
+
+_CONFIG: dict = {}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -2,9 +2,10 @@
 
 Every `.py` file has its `### BEGIN SOLUTION` / `### END SOLUTION` blocks replaced by a stub
 (`# YOUR CODE HERE` and `raise NotImplementedError`, at the indentation of the BEGIN line).
-A `.ipynb` handout is released by autograder.notebook with nbgrader's preprocessors (solutions
-and hidden tests cleared, outputs removed). Everything else in solutions/hwN (visible tests, the
-handout, figures, scripts) is copied as is;
+A `.ipynb` handout goes through nbgrader's own preprocessors (ClearSolutions, ClearHiddenTests,
+ClearOutput), so written answers between the markers and hidden test regions never reach
+students; nbgrader is an instructor-only dependency, imported only when a notebook is released.
+Everything else in solutions/hwN (visible tests, the handout, figures, scripts) is copied as is;
 `hidden/` and caches never are.
 """
 from __future__ import annotations
@@ -26,6 +27,10 @@ _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
 class ReleaseError(Exception):
     """A malformed solution marker: the message names the file and line."""
+
+
+class NotebookError(ReleaseError):
+    """A notebook could not be released or checked; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,38 @@ def make_stub(text: str, filename: str) -> str:
     return "".join(out)
 
 
+def _nbgrader():
+    try:
+        import nbformat
+        from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+    except ImportError as exc:  # nbgrader is in the `instructor` extra only
+        raise NotebookError(
+            f"releasing a notebook needs nbgrader ({exc}); install the instructor extra: "
+            "pip install -e '.[instructor]'"
+        ) from None
+    return nbformat, (ClearSolutions, ClearHiddenTests, ClearOutput)
+
+
+def release_notebook(data: bytes, filename: str = "<notebook>") -> bytes:
+    """The student version of a source notebook (bytes of .ipynb JSON in, bytes out).
+
+    Solution regions and solution cells are replaced by nbgrader's stubs, hidden test regions
+    removed and outputs cleared. The result depends only on the input: cell ids come from the
+    source, and nothing time-dependent is added. Raises NotebookError naming the file.
+    """
+    nbformat, preprocessors = _nbgrader()
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        resources: dict = {}
+        for cls in preprocessors:
+            nb, resources = cls().preprocess(nb, resources)
+    except NotebookError:
+        raise
+    except Exception as exc:  # nbgrader raises RuntimeError/ValueError on bad markers
+        raise NotebookError(f"{filename}: {exc}") from None
+    return (nbformat.writes(nb) + "\n").encode("utf-8")
+
+
 def _source_files(solution_dir: Path) -> list[Path]:
     files = []
     for dirpath, dirnames, filenames in os.walk(solution_dir):
@@ -112,9 +149,6 @@ def build_release(assignment: AssignmentConfig) -> dict[str, bytes]:
             text = data.decode("utf-8")
             data = make_stub(text, str(Path("solutions") / assignment.path / rel)).encode("utf-8")
         elif rel.suffix == ".ipynb":
-            # Notebooks go through nbgrader's own preprocessors (imported only here).
-            from autograder.notebook import release_notebook
-
             data = release_notebook(data, str(Path("solutions") / assignment.path / rel))
         out[rel.as_posix()] = data
     return out
@@ -144,32 +178,37 @@ def _existing(release_dir: Path) -> set[str]:
 
 
 def diff_release(assignment: AssignmentConfig, files: dict[str, bytes] | None = None) -> list[str]:
-    """Lines describing how assignments/hwN differs from a fresh release (empty: in sync)."""
+    """Lines describing how assignments/hwN differs from a fresh release: the release's files in
+    order, then the extra ones ("missing: assignments/hw1/x.py", "differs: ...", "extra:   ...";
+    empty: in sync)."""
     files = build_release(assignment) if files is None else files
     root = assignment.release_dir
     problems = []
     for rel, data in files.items():
         target = root / rel
         if not target.is_file():
-            problems.append(f"missing: {target.relative_to(assignment.root)}")
+            problems.append(f"missing: {target.relative_to(assignment.root).as_posix()}")
         elif target.read_bytes() != data:
-            problems.append(f"differs: {target.relative_to(assignment.root)}")
+            problems.append(f"differs: {target.relative_to(assignment.root).as_posix()}")
     for rel in sorted(_existing(root) - set(files)):
-        problems.append(f"extra:   {(root / rel).relative_to(assignment.root)}")
+        problems.append(f"extra:   {(root / rel).relative_to(assignment.root).as_posix()}")
     return problems
 
 
 def write_release(assignment: AssignmentConfig) -> list[str]:
-    """Write assignments/hwN from solutions/hwN. Returns what changed (as diff_release)."""
+    """Write assignments/hwN from solutions/hwN. Returns one line per file written or removed,
+    in the order of diff_release ("written: assignments/hw1/layers.py", "removed: ...")."""
     files = build_release(assignment)
-    changes = diff_release(assignment, files)
     root = assignment.release_dir
+    changes = []
     for rel, data in files.items():
         target = root / rel
         if not target.is_file() or target.read_bytes() != data:
             _atomic_write(target, data)
-    for rel in _existing(root) - set(files):
+            changes.append(f"written: {target.relative_to(assignment.root).as_posix()}")
+    for rel in sorted(_existing(root) - set(files)):
         (root / rel).unlink()
+        changes.append(f"removed: {(root / rel).relative_to(assignment.root).as_posix()}")
     # Remove folders the stale files leave empty, deepest first.
     if root.is_dir():
         for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):

@@ -3,7 +3,12 @@
 The zip holds the assignment's graded files (grading.yml `files`) from the student's copy,
 assignments/hwN/, at the top level, and ``manifest.json``: the assignment, when the zip was made,
 and each file's size and SHA-256, so that student and staff can tell which version was handed
-in. Nothing else goes in: no tests, notebooks or caches.
+in. Nothing else goes in: no tests, notebooks or caches. Grading reads the manifest as part of
+the zip, never as an ignored file.
+
+By default the zip goes to handin/hwN-submission.zip beside grading.yml: a folder that holds
+its own .gitignore ("*"), so that a zip of one's solutions is never committed by accident (a
+student's repository may be public).
 
 It refuses (SubmitError) when a graded file is missing, and warns for each file that still has
 stub blocks (``# YOUR CODE HERE`` followed by ``raise NotImplementedError``), or that is the
@@ -23,9 +28,9 @@ from pathlib import Path
 from autograder.config import AssignmentConfig
 from autograder.formats import write_bytes_atomic
 from autograder.release import make_stub
-from autograder.submission import SubmissionError
+from autograder.submission import MANIFEST, SubmissionError
 
-MANIFEST = "manifest.json"
+HANDIN_DIR = "handin"
 
 
 class SubmitError(SubmissionError):
@@ -74,20 +79,32 @@ def _version() -> str:
         return "unknown"
 
 
+def default_output(assignment: AssignmentConfig) -> Path:
+    """handin/hwN-submission.zip beside grading.yml, the folder made with a .gitignore that
+    ignores everything in it (itself included), so git never offers the zip for a commit."""
+    folder = assignment.root / HANDIN_DIR
+    folder.mkdir(exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# written by `deepgrade submit`: submission zips are never committed\n*\n",
+                          encoding="utf-8")
+    return folder / f"{assignment.name}-submission.zip"
+
+
 def build_submission(assignment: AssignmentConfig, output: Path | None = None,
                      source: Path | None = None) -> SubmitReport:
     """Write the submission zip of `assignment` from `source` (default: assignments/hwN) to
-    `output` (default: ./hwN-submission.zip). Returns SubmitReport. Raises SubmitError,
-    naming every missing file, before anything is written."""
+    `output` (default: default_output). Returns SubmitReport, whose path is absolute. Raises
+    SubmitError, naming every missing file, before anything is written."""
     source = Path(source) if source is not None else assignment.release_dir
-    output = Path(output) if output is not None else Path(f"{assignment.name}-submission.zip")
     missing = [n for n in assignment.files if not (source / n).is_file()]
     if missing:
         raise SubmitError(
             f"cannot submit {assignment.name}: missing {', '.join(missing)} in {source} "
             f"(the graded files are: {', '.join(assignment.files)})"
         )
-    report = SubmitReport(path=output)
+    output = Path(output) if output is not None else default_output(assignment)
+    report = SubmitReport(path=output.resolve())
     entries = []
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:

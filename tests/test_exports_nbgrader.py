@@ -89,3 +89,57 @@ def test_nbgrader_generates_and_autogrades_the_export(tmp_path):
         bob = gb.find_submission("hw3", "bob")
         assert (alice.score, alice.max_score) == (pytest.approx(total), pytest.approx(total))
         assert bob.score == 0
+
+
+def test_export_carries_the_engine_and_names_a_real_first_assignment(tmp_path):
+    # nbgrader knows an assignment by its folder (grading.yml's path), not by its name; with
+    # no names given, the first assignment is the first in order.
+    import yaml
+    from click.testing import CliRunner
+
+    from autograder.cli import main
+
+    base = tmp_path / "course"
+    data = yaml.safe_load(COURSE.path.read_text())
+    data["assignments"] = {"hw3": {**data["assignments"]["hw3"], "path": "optimizers"}}
+    (base / "solutions").mkdir(parents=True)
+    shutil.copytree(COURSE.assignment("hw3").solution_dir, base / "solutions" / "optimizers")
+    (base / "solutions" / "optimizers" / "hw3.ipynb").rename(base / "solutions" / "optimizers" / "optimizers.ipynb")
+    (base / "grading.yml").write_text(yaml.safe_dump(data))
+    out = tmp_path / "export"
+    res = CliRunner().invoke(main, ["export", "nbgrader", str(out), "--config", str(base / "grading.yml")])
+    assert res.exit_code == 0, res.output
+    assert res.output.rstrip().endswith("nbgrader generate_assignment optimizers"), res.output
+    assert (out / "source/optimizers/optimizers.ipynb").is_file()
+    requirements = (out / "requirements.txt").read_text().splitlines()
+    assert "--find-links wheels" in requirements
+    assert any(line.startswith("nbgrader==") for line in requirements)
+    wheels = list((out / "wheels").glob("deepgrade-*-py3-none-any.whl"))
+    assert len(wheels) == 1 and any(line == f"deepgrade=={wheels[0].name.split('-')[1]}" for line in requirements)
+    readme = (out / "README.md").read_text()
+    assert "nbgrader generate_assignment optimizers" in readme and "pip install -r requirements.txt" in readme
+    assert "Attribute 'checksum' for cell check_<part> has changed!" in readme
+
+
+@pytest.mark.slow
+def test_the_course_installs_its_grader_in_a_fresh_environment(tmp_path, fresh_venv):
+    # The graders' environment made from the export's own requirements.txt (nothing of this
+    # checkout's environment), then nbgrader's own commands run from it.
+    course_dir = tmp_path / "course"
+    run([sys.executable, "-m", "autograder", "export", "nbgrader", str(course_dir), "hw3"], ROOT, tmp_path)
+    fresh_venv.pip_install("-r", "requirements.txt", cwd=course_dir)
+    assert fresh_venv.folder in fresh_venv.imports_deepgrade_from(tmp_path).parents
+    nbgrader = [str(fresh_venv.python), "-m", "nbgrader"]
+    scratch = {"JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data")}
+    fresh_venv.run([*nbgrader, "generate_assignment", "hw3"], course_dir, **scratch)
+    folder = course_dir / "submitted" / "alice" / "hw3"
+    folder.mkdir(parents=True)
+    shutil.copy(course_dir / "release/hw3/hw3.ipynb", folder)
+    shutil.copy(COURSE.assignment("hw3").solution_dir / "optim.py", folder)
+    fresh_venv.run([*nbgrader, "autograde", "hw3"], course_dir, **scratch)
+    fresh_venv.run([str(fresh_venv.python), "-c", (
+        "from nbgrader.api import Gradebook\n"
+        "with Gradebook('sqlite:///gradebook.db') as gb:\n"
+        "    s = gb.find_submission('hw3', 'alice')\n"
+        "    print(s.score, s.max_score)\n"
+        "    assert s.score == s.max_score > 0, (s.score, s.max_score)\n")], course_dir)

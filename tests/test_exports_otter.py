@@ -52,7 +52,7 @@ def test_export_ships_the_support_files_into_each_submission(tmp_path):
     export_otter(COURSE, a, tmp_path)
     for name in a.support_files:
         assert (tmp_path / name).read_bytes() == (a.solution_dir / name).read_bytes()
-        assert f"grading.yml solutions {name}" in (tmp_path / "README.md").read_text()
+        assert f"grading.yml solutions wheels {name}" in (tmp_path / "README.md").read_text()
 
 
 def _zip(path: Path, members: dict[str, Path]) -> Path:
@@ -83,3 +83,76 @@ def test_otter_run_gives_the_reference_full_marks_and_the_stub_zero(tmp_path):
         assert sorted(t["name"] for t in scored) == sorted(a.parts)
         assert sum(t["max_score"] for t in scored) == pytest.approx(total)
         assert sum(t["score"] for t in scored) == pytest.approx(expected), label
+
+
+def test_export_carries_the_engine_as_a_wheel_its_requirements_install(tmp_path):
+    a = COURSE.assignment("hw3")
+    files = export_otter(COURSE, a, tmp_path)
+    wheels = [f for f in files if f.startswith("wheels/") and f.endswith(".whl")]
+    assert len(wheels) == 1
+    with zipfile.ZipFile(tmp_path / wheels[0]) as zf:
+        names = zf.namelist()
+        entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert "autograder/notebook.py" in names and "autograder/plugin.py" in names
+    assert "deepgrade = autograder.plugin" in entry_points  # the plugin the cases' pytest needs
+    requirements = (tmp_path / "requirements.txt").read_text().splitlines()
+    assert "--find-links wheels" in requirements and "--find-links files/wheels" in requirements
+    assert any(line.startswith("deepgrade==") for line in requirements)
+    assert " wheels" in (tmp_path / "README.md").read_text()  # `otter generate ... wheels`
+
+
+def test_each_parametrized_case_is_an_otter_case_worth_its_share(tmp_path):
+    # otter scores a case all or nothing: one case per test function would give a function
+    # with 1 of 5 cases failing 0 points, where deepgrade gives 4/5 of them.
+    from otter.test_files import OKTestFile
+
+    from autograder.exports.otter import collect
+    from autograder.scoring import shares
+
+    a = COURSE.assignment("hw3")
+    export_otter(COURSE, a, tmp_path)
+    items = collect(a)
+    for part, spec in a.parts.items():
+        mine = [f"{i['file']}::{i['name']}" for i in items if i["part"] == part]
+        cases = OKTestFile.from_file(str(tmp_path / "tests" / f"{part}.py")).test_cases
+        assert [c.name for c in cases] == mine
+        assert [c.points for c in cases] == shares(spec.points, len(mine))
+    assert any("[" in c.name for c in OKTestFile.from_file(str(tmp_path / "tests/adam.py")).test_cases)
+
+
+def _environment_pip_requirements(autograder_zip: Path) -> list[str]:
+    """The pip requirements of the conda environment that otter's grading image is built with."""
+    import yaml
+
+    with zipfile.ZipFile(autograder_zip) as zf:
+        env = yaml.safe_load(zf.read("environment.yml"))
+    return next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+
+
+@pytest.mark.slow
+def test_the_autograder_zip_installs_its_grader_in_a_fresh_environment(tmp_path, fresh_venv):
+    # Otter's image build: unpack the zip to .../source and pip-install the environment's pip
+    # requirements from there (conda writes them to a file beside environment.yml). Then grade
+    # with that environment's otter: nothing of this checkout's environment is used.
+    a = COURSE.assignment("hw3")
+    out = tmp_path / "otter"
+    run([sys.executable, "-m", "autograder", "export", "otter", "hw3", str(out)], ROOT, tmp_path)
+    run([sys.executable, "-m", "otter", "generate", "-t", "tests", "grading.yml", "solutions", "wheels"], out, tmp_path)
+    source = tmp_path / "image" / "source"
+    with zipfile.ZipFile(out / "autograder.zip") as zf:
+        zf.extractall(source)
+    requirements = source / "requirements.from-environment.txt"
+    requirements.write_text("\n".join(_environment_pip_requirements(out / "autograder.zip")) + "\n")
+    fresh_venv.pip_install("-r", str(requirements), cwd=source)
+    assert fresh_venv.folder in fresh_venv.imports_deepgrade_from(tmp_path).parents
+
+    submission = _zip(tmp_path / "reference.zip", {"hw3.ipynb": a.release_dir / "hw3.ipynb",
+                                                   "optim.py": a.solution_dir / "optim.py"})
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    fresh_venv.run([str(fresh_venv.python), "-m", "otter", "run", "-a", str(out / "autograder.zip"),
+                    "-o", str(results_dir), "--no-logo", str(submission)], tmp_path,
+                   JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"))
+    results = json.loads((results_dir / "results.json").read_text())
+    total = sum(p.points for p in a.parts.values())
+    assert sum(t["score"] for t in results["tests"] if "max_score" in t) == pytest.approx(total)

@@ -113,3 +113,30 @@ def test_the_submitted_zip_grades_like_the_work(course, student_course, tmp_path
     result = grade(course, course.assignment("hw1"), out, select="affine")
     assert result.scorecard.score == pytest.approx(10)
     assert result.submission.missing == []
+
+
+def test_default_zip_goes_to_a_git_ignored_folder_and_says_where(student_course, tmp_path, monkeypatch):
+    hw1 = student_course.assignment("hw1")
+    finish(hw1)
+    monkeypatch.chdir(tmp_path)  # not the course: the zip's place must not depend on the cwd
+    res = submit(student_course)
+    assert res.exit_code == 0, res.output
+    expected = (student_course.root / "handin" / "hw1-submission.zip").resolve()
+    assert expected.is_file() and f"wrote {expected}" in res.output
+    assert not list(tmp_path.glob("*.zip"))
+    assert (expected.parent / ".gitignore").read_text().splitlines()[-1] == "*"
+    if shutil.which("git"):
+        import subprocess
+
+        subprocess.run(["git", "init", "-q", str(student_course.root)], check=True)
+        ignored = subprocess.run(["git", "-C", str(student_course.root), "check-ignore", "-q", str(expected)])
+        assert ignored.returncode == 0, "git would offer the submission zip for a commit"
+
+
+def test_grading_the_zip_does_not_call_the_manifest_ignored(course, student_course, tmp_path):
+    finish(student_course.assignment("hw1"))
+    out = tmp_path / "hw1.zip"
+    assert submit(student_course, "-o", str(out)).exit_code == 0
+    result = grade(course, course.assignment("hw1"), out, select="affine")
+    assert result.submission.ignored == []
+    assert "ignored" not in result.results["output"]

@@ -5,11 +5,16 @@ and runs run_autograder for each submission, which it puts in /autograder/submis
 is read from /autograder/results/results.json. The zip holds:
 
     setup.sh, run_autograder     the two scripts Gradescope looks for at the top
-    pyproject.toml               the engine as a package, its dependencies pinned to the versions
-                                 installed here (so Gradescope grades with what was tested)
+    pyproject.toml               the engine as a package, its dependencies pinned (below)
     autograder/                  the engine's source
     grading.yml                  the course defaults and this assignment's block only
-    solutions/hwN/               reference, visible tests and hidden/ tests of this assignment
+    solutions/hwN/               reference, visible and hidden/ tests of this assignment
+
+The pins: each dependency at the version installed here, so that Gradescope grades with what
+was tested, unless that version cannot be installed on every Python of SUPPORTED_PYTHONS (the
+python3 of Gradescope's Ubuntu 22.04 and 24.04 images is 3.10 and 3.12); then at the newest
+release that can (OLDEST_PYTHON_PINS). tests/test_gradescope.py downloads every pin for each of
+those Pythons.
 
 Both scripts take their root from DEEPGRADE_AUTOGRADER_ROOT (default /autograder), and
 run_autograder its Python from DEEPGRADE_PYTHON (default the virtual environment setup.sh
@@ -18,30 +23,35 @@ made), so that the zip can be tried in a simulated /autograder tree on any machi
 from __future__ import annotations
 
 import io
-import os
-import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import yaml
-from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from autograder.config import AssignmentConfig, CourseConfig
+from autograder.exports.engine import engine_files, requirements, source_files
 from autograder.formats import write_bytes_atomic
 
-_SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_DEFAULT = "2.13.0"  # when torch is not installed here
 # A fixed timestamp for every member: the same course tree gives the same zip, byte for byte.
 _EPOCH = (2000, 1, 1, 0, 0, 0)
+# The Pythons setup.sh must install on, and the images that have them.
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+BASE_IMAGES = "Gradescope's Ubuntu 22.04 (Python 3.10) or Ubuntu 24.04 (Python 3.12) base image, x86_64"
+# The newest release that installs, with what it requires, on every supported Python, for the
+# dependencies whose recent releases need Python >= 3.11 (numpy 2.3, matplotlib 3.11; mlxtend
+# 0.24 requires numpy 2.3).
+OLDEST_PYTHON_PINS = {"numpy": "2.2.6", "matplotlib": "3.10.9", "mlxtend": "0.23.4"}
 
 SETUP_SH = """\
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image for {name}.
 # Python and a virtual environment, the CPU build of torch (the CUDA one is gigabytes and
 # Gradescope has no GPU), the pinned dependencies, then the grader itself.
-# The pins were taken on Python {python}: choose a base image whose python3 is at least as
-# recent (Ubuntu 24.04 has 3.12), or pip finds no build of some of them.
+# Base image: {images}. Every pin installs on Python {pythons}.
 set -euxo pipefail
 root="${{DEEPGRADE_AUTOGRADER_ROOT:-/autograder}}"
 export DEBIAN_FRONTEND=noninteractive
@@ -69,63 +79,39 @@ exec "$python" -m autograder grade "$root/submission" -a {name} \\
     --config "$root/source/grading.yml" -o "$root/results/results.json"
 """
 
-
-PYPROJECT = """\
-# The grading engine as a package, written by `deepgrade gradescope`: the dependencies are
-# pinned to the versions the instructor graded with. torch=={torch} is met by the CPU build
-# that setup.sh installs first (2.x.y+cpu matches ==2.x.y).
-[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "deepgrade"
-version = "{version}"
-requires-python = ">=3.10"
-dependencies = [
-{dependencies}
-]
-
-[project.scripts]
-deepgrade = "autograder.cli:main"
-
-[project.entry-points.pytest11]
-deepgrade = "autograder.plugin"
-
-[tool.setuptools.packages.find]
-include = ["autograder", "autograder.*"]
-"""
+_PYPROJECT_NOTE = """
+# The dependencies are pinned (see setup.sh for the Pythons they install on); torch=={torch}
+# is met by the CPU build that setup.sh installs first (2.x.y+cpu matches ==2.x.y)."""
 
 
-def pinned_requirements(distribution: str = "deepgrade") -> tuple[list[str], str]:
-    """(requirements pinned to the installed versions, torch's version) for the
-    distribution's own dependencies (not its extras). A dependency that is not installed keeps
-    its range."""
+def _supports_oldest(name: str) -> bool:
+    """Whether the installed release of `name` allows every supported Python."""
+    requires = metadata.metadata(name).get("Requires-Python") or ""
+    return all(SpecifierSet(requires).contains(v) for v in SUPPORTED_PYTHONS)
+
+
+def pinned_requirements() -> tuple[list[str], str]:
+    """(the engine's dependencies pinned for Gradescope, torch's version): the version
+    installed here when it installs on every supported Python, else OLDEST_PYTHON_PINS; a
+    dependency that is not installed keeps its range."""
     lines, torch = [], ""
-    for spec in metadata.requires(distribution) or []:
-        req = Requirement(spec)
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-            continue  # an extra (dev, instructor): not needed to grade
+    for req in requirements():
         try:
             version = metadata.version(req.name)
         except metadata.PackageNotFoundError:
             lines.append(str(req))
             continue
         version = version.split("+")[0]  # 2.13.0+cpu -> 2.13.0: the local tag names the build
+        if not _supports_oldest(req.name):
+            if req.name.lower() not in OLDEST_PYTHON_PINS:
+                lines.append(str(req))  # pip picks a release that fits the image
+                continue
+            version = OLDEST_PYTHON_PINS[req.name.lower()]
         if req.name.lower() == "torch":
             torch = version
         extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
         lines.append(f"{req.name}{extras}=={version}")
     return lines, torch
-
-
-def _version() -> str:
-    try:
-        return metadata.version("deepgrade")
-    except metadata.PackageNotFoundError:
-        from autograder import __version__
-
-        return __version__
 
 
 def _grading_yml(course: CourseConfig, assignment: AssignmentConfig) -> str:
@@ -134,19 +120,6 @@ def _grading_yml(course: CourseConfig, assignment: AssignmentConfig) -> str:
     data["assignments"] = {assignment.name: data["assignments"][assignment.name]}
     header = f"# grading.yml of {assignment.name}, written by `deepgrade gradescope`\n"
     return header + yaml.safe_dump(data, sort_keys=False)
-
-
-def _tree(folder: Path, arc_prefix: str) -> list[tuple[str, Path]]:
-    """(name in the zip, file) for every file under `folder`, caches left out, sorted."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        for f in sorted(filenames):
-            if f.endswith((".pyc", ".pyo")):
-                continue
-            p = Path(dirpath) / f
-            out.append((f"{arc_prefix}/{p.relative_to(folder).as_posix()}", p))
-    return out
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
@@ -160,21 +133,20 @@ def build_autograder(course: CourseConfig, assignment: AssignmentConfig, output:
     """Write the Gradescope autograder zip of `assignment` to `output` (atomically).
     Returns the names of its members."""
     course.check_tree([assignment.name])
-    engine = Path(__file__).resolve().parent.parent  # the autograder package being run
-    requirements, torch = pinned_requirements()
-    torch = torch or "2.13.0"
-    pyproject = PYPROJECT.format(torch=torch, version=_version(),
-                                 dependencies="\n".join(f'    "{r}",' for r in requirements))
+    pins, torch = pinned_requirements()
+    torch = torch or TORCH_DEFAULT
+    engine = engine_files(pins, note=_PYPROJECT_NOTE.format(torch=torch))
+    setup = SETUP_SH.format(name=assignment.name, torch=torch, index=TORCH_CPU_INDEX, images=BASE_IMAGES,
+                            pythons=f"{SUPPORTED_PYTHONS[0]} to {SUPPORTED_PYTHONS[-1]}")
     members: list[tuple[str, bytes, bool]] = [
-        ("setup.sh", SETUP_SH.format(name=assignment.name, torch=torch, index=TORCH_CPU_INDEX,
-                                     python=f"{sys.version_info[0]}.{sys.version_info[1]}").encode(), True),
+        ("setup.sh", setup.encode(), True),
         ("run_autograder", RUN_AUTOGRADER.format(name=assignment.name).encode(), True),
-        ("pyproject.toml", pyproject.encode(), False),
+        ("pyproject.toml", engine.pop("pyproject.toml"), False),
         ("grading.yml", _grading_yml(course, assignment).encode(), False),
     ]
-    members += [(arc, p.read_bytes(), False) for arc, p in _tree(engine, "autograder")]
+    members += [(arc, data, False) for arc, data in engine.items()]
     members += [(arc, p.read_bytes(), False)
-                for arc, p in _tree(assignment.solution_dir, f"solutions/{assignment.path}")]
+                for arc, p in source_files(assignment.solution_dir, f"solutions/{assignment.path}")]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data, executable in members:

@@ -9,6 +9,8 @@ COURSE_DIR gets:
                          modules, visible tests, handout files and deepgrade_parts.json
     grading.yml          this course's grading.yml (only the exported assignments)
     solutions/hwN/       reference, visible and hidden tests, for the hidden test regions
+    wheels/              the engine (deepgrade) as a wheel, built from the engine being run
+    requirements.txt     what the graders' environment needs: nbgrader and that wheel
     README.md            the nbgrader commands, and what nbgrader cannot promise
 
 `nbgrader generate_assignment hwN` then releases the notebook with nbgrader's own
@@ -18,9 +20,11 @@ from the gradebook) runs the part's visible and hidden tests and returns the poi
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from pathlib import Path
 
 from autograder.config import AssignmentConfig, CourseConfig
+from autograder.exports.engine import WHEEL_DIR, build_wheel, find_links
 from autograder.exports.otter import course_files
 from autograder.notebook import PARTS_FILE, NotebookError
 from autograder.release import build_release
@@ -44,20 +48,48 @@ README = """\
 Assignments: {names}. Each notebook has one "autograder tests" cell per part of grading.yml,
 worth that part's points. The visible line, `check("part", points=P)`, runs the part's visible
 tests and prints a table; its hidden region (kept in the gradebook, removed from the students'
-copy) runs the visible and hidden tests and gives the cell the points earned, as partial credit.
+copy) runs the visible and hidden tests and gives the cell the points earned, as partial credit:
+each passed test is worth the same share of the part as in `deepgrade grade`.
 Written answers are "manually graded answer" cells worth 0 points: give them points if you
 grade them.
 
 ```bash
 cd COURSE_DIR
-nbgrader generate_assignment hwN       # release/hwN: the students' notebook and stub modules
-nbgrader autograde hwN                 # grades submitted/<student>/hwN/
+pip install torch --index-url https://download.pytorch.org/whl/cpu   # the CPU build, first
+pip install -r requirements.txt        # nbgrader, and deepgrade from {wheels}/ (the cells call it)
+nbgrader generate_assignment {first}        # release/{first}: the students' notebook and stub modules
+nbgrader autograde {first}                  # grades submitted/<student>/{first}/
 ```
+
+## The "checksum has changed" warnings of `nbgrader autograde`
+
+For every student, `nbgrader autograde` logs one warning per check cell, even for a notebook
+nobody edited:
+
+    Attribute 'checksum' for cell check_<part> has changed! (should be: ..., got: ...)
+
+This is how nbgrader restores hidden tests, not a problem with the submission. The gradebook
+holds each check cell with its hidden region (and the checksum of that text); the students'
+copy has the region removed, so its checksum always differs, and autograde puts the gradebook's
+text back before it runs the cell. The cause cannot be removed without taking the hidden tests
+out of the notebook, which is the mechanism nbgrader documents for them, so nothing is
+silenced. Read the other warnings: a checksum warning for a cell that is not a check_<part>
+cell, or a warning about a cell's 'cell_type', 'locked' or 'points', means a student changed a
+read-only cell (nbgrader restored it), and "Missing grade cell" means one was deleted.
+
+## What nbgrader cannot promise
 
 nbgrader runs the tests in the student's notebook kernel, after the student's own code: a
 submission can change what the tests see, and the kernel can read solutions/ here. Keep this
 folder on the graders' side; `deepgrade grade SUBMISSION -a hwN` is the tamper-proof path (the
 tests run in a trusted process; student code only in a sandboxed worker).
+"""
+
+REQUIREMENTS = """\
+# The graders' environment for this nbgrader course: nbgrader, and deepgrade, the engine the
+# notebooks' check cells call, bundled as a wheel in {wheels}/ (found relative to this file).
+# Install torch's CPU build first: pip install torch --index-url https://download.pytorch.org/whl/cpu
+nbgrader=={nbgrader}
 """
 
 _CHECK_CELL = "check({part!r}, points={points!r})"
@@ -96,9 +128,17 @@ def nbgrader_notebook(assignment: AssignmentConfig) -> bytes:
     return (nbformat.writes(nb) + "\n").encode("utf-8")
 
 
+def _nbgrader_version() -> str:
+    try:
+        return metadata.version("nbgrader")
+    except metadata.PackageNotFoundError:  # the notebooks could not have been released
+        return "0.9.6"
+
+
 def export_nbgrader(course: CourseConfig, names: list[str], course_dir: Path,
                     course_id: str = "deepgrade") -> list[str]:
-    """Write an nbgrader course for some assignments into course_dir. Returns the files written."""
+    """Write an nbgrader course for some assignments (in this order; the first is the one the
+    README's commands name) into course_dir. Returns the files written."""
     files: dict[str, bytes] = {}
     exclude = {}
     for name in names:
@@ -112,9 +152,13 @@ def export_nbgrader(course: CourseConfig, names: list[str], course_dir: Path,
             json.dumps({"assignment": a.name, "parts": parts}, indent=1) + "\n").encode()
     files.update(course_files(course, names))
     files["nbgrader_config.py"] = CONFIG.format(course_id=course_id, exclude=exclude).encode()
-    files["README.md"] = README.format(names=", ".join(names)).encode()
+    wheel = build_wheel(course_dir / WHEEL_DIR)
+    files["requirements.txt"] = (REQUIREMENTS.format(wheels=WHEEL_DIR, nbgrader=_nbgrader_version())
+                                 + find_links(wheel, WHEEL_DIR)).encode()
+    files["README.md"] = README.format(names=", ".join(names), first=course.assignment(names[0]).path,
+                                       wheels=WHEEL_DIR).encode()
     for rel, data in files.items():
         target = course_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    return sorted(files)
+    return sorted([*files, f"{WHEEL_DIR}/{wheel.name}"])

@@ -3,20 +3,23 @@
 A course already on otter-grader can grade deepgrade's assignments with its own tools. DIR gets:
 
     tests/<part>.py      one OK-format test file per part of grading.yml; one case per test
-                         function, worth its share of the part's points (each parametrized
-                         case is one share, as in `deepgrade grade`); cases of hidden tests
+                         (each parametrized case is a test), worth the same share of the
+                         part's points as in `deepgrade grade` (autograder.scoring.shares), so
+                         that otter's partial credit is deepgrade's; cases of hidden tests
                          carry `hidden: True`
     grading.yml          the course defaults and this assignment's block only
     solutions/hwN/       reference, visible and hidden tests: the cases run them
     <support>.py         course code the modules import (grading.yml support_files), which
                          otter copies into each submission
-    requirements.txt     what the grading image needs besides otter
+    wheels/              the engine (deepgrade) as a wheel, built from the engine being run
+    requirements.txt     what the grading image needs besides otter: the engine, found in
+                         wheels/ here and in files/wheels/ inside the autograder zip
     README.md            how to build the autograder zip, and what otter cannot promise
 
 A case calls autograder.notebook.otter_case, which runs the assignment's tests once (visible and
 hidden, with deepgrade's plugin) on the student's modules in otter's submission folder and
-reports whether one test function passed. Otter runs those cases in the student's own Python
-process: the export is for convenience, and `deepgrade grade` stays the tamper-proof path.
+reports whether one test passed. Otter runs those cases in the student's own Python process:
+the export is for convenience, and `deepgrade grade` stays the tamper-proof path.
 """
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ from pathlib import Path
 import yaml
 
 from autograder.config import AssignmentConfig, CourseConfig
+from autograder.exports.engine import WHEEL_DIR, build_wheel, find_links
 from autograder.runner import RunnerError, pytest_command, read_outcomes
+from autograder.scoring import shares
 
 _SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
@@ -46,10 +51,16 @@ otter run -a autograder.zip SUBMISSION.zip        # writes results.json here
 ```
 
 A submission is a zip of the student's notebook ({name}.ipynb) and the modules they wrote
-({files}). Otter executes the notebook, then runs tests/*.py. Each case runs one of
-deepgrade's tests (visible and hidden) against the modules in the submission, with the
-`autograder` package, so the grading image needs deepgrade installed (see requirements.txt).
-Hidden tests are cases with `hidden: True`: otter shows students only the visible ones.
+({files}). Otter executes the notebook, then runs tests/*.py. Each case is one of deepgrade's
+tests (visible and hidden, each parametrized case on its own) run against the modules in the
+submission, and is worth that test's share of its part, so otter's score is the one
+`deepgrade grade` gives. Hidden tests are cases with `hidden: True`: otter shows students only
+the visible ones.
+
+The cases need the engine, deepgrade. Its wheel is in {wheels}/, and requirements.txt installs
+it: `otter generate` puts both in the autograder zip, so otter's grading image installs it
+too. To run `otter run` on this machine, install it the same way in the environment that has
+otter: `pip install -r requirements.txt`.
 
 ## What otter cannot promise
 
@@ -64,9 +75,11 @@ nothing the submission does can change its score.
 """
 
 REQUIREMENTS = """\
-# otter-grader's own requirements are added by `otter generate`. The cases also need deepgrade
-# (the `autograder` package) and its dependencies: install it from your copy of the course, e.g.
-#   pip install /path/to/course   (or a git URL of it)
+# What the grading image needs besides otter-grader (which `otter generate` adds): deepgrade,
+# the engine the cases call, bundled as a wheel. pip looks for it in wheels/ beside this file,
+# in files/wheels/ of the unpacked autograder zip, and where otter's image unpacks that zip.
+# torch comes as its CPU build: the grading image has no GPU, and the CUDA build is gigabytes.
+--extra-index-url https://download.pytorch.org/whl/cpu
 """
 
 
@@ -115,30 +128,29 @@ def function_of(item: dict) -> str:
     return f"{item['file']}::{item['name'].split('[', 1)[0]}"
 
 
-def part_tests(assignment: AssignmentConfig) -> dict[str, list[tuple[str, bool, int]]]:
-    """part -> [(test function, hidden, number of cases)], in collection order."""
-    out: dict[str, dict[str, list]] = {p: {} for p in assignment.parts}
+def part_tests(assignment: AssignmentConfig) -> dict[str, list[tuple[str, bool]]]:
+    """part -> [(test 'file.py::name[params]', hidden)], in collection order: the order in
+    which `deepgrade grade` shares out the part's points."""
+    out: dict[str, list[tuple[str, bool]]] = {p: [] for p in assignment.parts}
     for item in collect(assignment):
-        if item["part"] not in out:
-            continue  # `deepgrade verify` reports tests outside every part
-        entry = out[item["part"]].setdefault(function_of(item), [item["hidden"], 0])
-        entry[1] += 1
-    return {p: [(t, h, n) for t, (h, n) in tests.items()] for p, tests in out.items()}
+        if item["part"] in out:  # `deepgrade verify` reports tests outside every part
+            out[item["part"]].append((f"{item['file']}::{item['name']}", item["hidden"]))
+    return out
 
 
-def ok_test_file(assignment: AssignmentConfig, part: str, tests: list[tuple[str, bool, int]]) -> str:
-    """The OK-format test file of one part: one doctest case per test function."""
-    total = sum(n for _, _, n in tests)
+def ok_test_file(assignment: AssignmentConfig, part: str, tests: list[tuple[str, bool]]) -> str:
+    """The OK-format test file of one part: one doctest case per test, each worth the share of
+    the part's points that `deepgrade grade` gives it."""
     points = assignment.parts[part].points
     cases = []
-    for name, hidden, n in tests:
+    for (name, hidden), share in zip(tests, shares(points, len(tests))):
         cases.append({
             "name": name,
             "code": (">>> from autograder.notebook import otter_case\n"
                      f">>> otter_case({assignment.name!r}, {name!r})\nTrue\n"),
             "hidden": hidden,
             "locked": False,
-            "points": points * n / total,
+            "points": share,
         })
     spec = {
         "name": part,
@@ -152,7 +164,7 @@ def ok_test_file(assignment: AssignmentConfig, part: str, tests: list[tuple[str,
 
 def generate_command(assignment: AssignmentConfig) -> str:
     """The `otter generate` command that builds the autograder zip inside the export."""
-    return " ".join(["otter generate -t tests grading.yml solutions", *assignment.support_files])
+    return " ".join(["otter generate -t tests grading.yml solutions", WHEEL_DIR, *assignment.support_files])
 
 
 def export_otter(course: CourseConfig, assignment: AssignmentConfig, out_dir: Path) -> list[str]:
@@ -163,9 +175,13 @@ def export_otter(course: CourseConfig, assignment: AssignmentConfig, out_dir: Pa
     files.update(course_files(course, [assignment.name]))
     for name in assignment.support_files:
         files[name] = (assignment.solution_dir / name).read_bytes()
-    files["requirements.txt"] = REQUIREMENTS.encode("utf-8")
+    wheel = build_wheel(out_dir / WHEEL_DIR)
+    # Relative places first (this folder; the unpacked zip, where pip runs in otter's image),
+    # then otter's own unpack folder, absolute.
+    files["requirements.txt"] = (REQUIREMENTS + find_links(
+        wheel, WHEEL_DIR, f"files/{WHEEL_DIR}", f"/autograder/source/files/{WHEEL_DIR}")).encode("utf-8")
     files["README.md"] = README.format(
-        name=assignment.name, generate=generate_command(assignment),
+        name=assignment.name, generate=generate_command(assignment), wheels=WHEEL_DIR,
         total=sum(p.points for p in assignment.parts.values()),
         nparts=len(assignment.parts), files=", ".join(assignment.files),
     ).encode("utf-8")
@@ -173,5 +189,5 @@ def export_otter(course: CourseConfig, assignment: AssignmentConfig, out_dir: Pa
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    return sorted(files)
+    return sorted([*files, f"{WHEEL_DIR}/{wheel.name}"])
 
