@@ -31,6 +31,9 @@ from autograder.exports.otter import export_otter, generate_command  # noqa: E40
 from autograder.grade import grade  # noqa: E402
 from autograder.release import build_release  # noqa: E402
 
+# Its module fixtures grade every platform once: under pytest-xdist, keep the tests together.
+pytestmark = pytest.mark.xdist_group("cross_platform")
+
 HW = "hw3"
 TOLERANCE = 0.01
 # Code appended to the reference's optim.py: each student's functions go wrong on some inputs.
