@@ -839,7 +839,8 @@ def _audit_child(assignment: AssignmentConfig, catalog: Catalog, mutants: bool, 
                              + ", ".join(rec.failures[:5]) + (" ..." if len(rec.failures) > 5 else ""))
         made: list[Mutant] = []
         if mutants:
-            for file in assignment.files:
+            for file in assignment.module_names:
+                file = f"{file}.py"  # modules only: answers.yml is data, with no code to mutate
                 src = (assignment.solution_dir / file).read_text(encoding="utf-8")
                 made += make_mutants(src, file, catalog.skip_functions)
         chosen = made

@@ -271,7 +271,8 @@ def check(assignment: str, select: str | None, config: str | None) -> None:
     reason = f"not selected by -m {select}" if select else "no visible tests: the hidden tests grade them"
     print_table(card, console, only_run=True, not_run_reason=reason)
     console.print("visible tests only: the hidden tests grade more cases")
-    sys.exit(1 if any(t.status == "failed" for t in card.tests) else 0)
+    # A skip is no failure: a quiz question with no local check is skipped once answered.
+    sys.exit(1 if any(o.status in ("failed", "error") for o in run.outcomes) else 0)
 
 
 @main.command()
@@ -294,6 +295,33 @@ def merge(cpu_results: str, gpu_results: str, output: str, junit: str | None, ma
     _write_formats(merged, junit, markdown)
     max_score = merged["extra_data"].get("max_score", 0)
     console.print(f"{merged['score']:.2f} / {max_score:g}; merged results written to {output}", markup=False)
+
+
+@main.command()
+@click.option("--gpu", is_flag=True, help="check a GPU runner: CUDA in a sandboxed worker and the data are required")
+@click.option("--json", "as_json", is_flag=True, help="print the checks as JSON instead of a table")
+@config_option
+def doctor(gpu: bool, as_json: bool, config: str | None) -> None:
+    """Check what a grading runner needs on this machine: the sandbox, torch and the NVIDIA
+    driver, the device nodes and libraries, CUDA in a sandboxed worker, the data directory.
+
+    One line per check (ok, info, warn or fail) with its fix. Exit status 1 when a required
+    check fails (with --gpu, a GPU runner's checks are required)."""
+    import json
+
+    from autograder import doctor as doc
+
+    try:
+        course = _course(config)
+    except ConfigError as exc:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(str(exc))}; the course checks are skipped")
+        course = None
+    checks = doc.run_checks(course, gpu)
+    if as_json:
+        click.echo(json.dumps(doc.as_json(checks, gpu), indent=2))
+    else:
+        doc.print_report(checks, gpu, console)
+    sys.exit(doc.exit_status(checks))
 
 
 @main.command()
@@ -338,19 +366,34 @@ class _Shard(click.ParamType):
 @click.option("-m", "select", default=None, help="grade only the tests of these parts (a pytest -m expression)")
 @click.option("--regrade", is_flag=True, help="grade everyone again, even those already graded")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option("--gather-only", is_flag=True,
+              help="grade no one: write the gradebook from what OUTPUT holds and name the students without a grade")
 @config_option
 def grade_batch(directory: str, assignment: str | None, output: str, jobs: int, shard: tuple[int, int],
-                select: str | None, regrade: bool, no_progress: bool, config: str | None) -> None:
+                select: str | None, regrade: bool, no_progress: bool, gather_only: bool, config: str | None) -> None:
     """Grade every submission in DIRECTORY (one folder or .zip per student) into OUTPUT.
 
     Resumable: a rerun skips students already graded and retries those whose grading failed.
-    Exit status 1 when grading failed for some student (rerun to retry them)."""
+    Exit status 1 when grading failed for some student (rerun to retry them), or, with
+    --gather-only, when some student has no grade (they are listed on stderr)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from autograder.batch import BatchError, run_batch
+    from autograder.batch import BatchError, gather_batch, run_batch
 
     course = _course(config)
     a = course.assignment(assignment or Path(directory).resolve().name)
+    if gather_only:
+        if shard != (1, 1) or regrade:
+            raise click.UsageError("--gather-only grades no one: it takes neither --shard nor --regrade")
+        try:
+            gathered = gather_batch(a, Path(directory), Path(output), select=select)
+        except BatchError as exc:
+            raise click.UsageError(str(exc)) from None
+        for line in gathered.lines(a.name):
+            console.print(line, markup=False)
+        for line in gathered.missing_lines():
+            err_console.print(line, markup=False)
+        sys.exit(1 if gathered.missing else 0)
     columns = (TextColumn(f"grading {a.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, disable=no_progress) as bar:
         task = bar.add_task("grade", total=None)
@@ -363,6 +406,82 @@ def grade_batch(directory: str, assignment: str | None, output: str, jobs: int, 
     for line in report.lines(a.name):
         console.print(line, markup=False)
     sys.exit(1 if report.failed else 0)
+
+
+def _instructor_tools() -> None:
+    """report and similar need the instructor extra; say so instead of an ImportError."""
+    import importlib.util
+
+    missing = [m for m in ("jinja2", "copydetect", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(f"this command needs {', '.join(missing)}: "
+                                   "pip install 'deepgrade[instructor]' (or pip install -e \".[instructor]\")")
+
+
+@main.command()
+@click.argument("graded_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="the HTML file to write (one self-contained page)")
+@click.option("-a", "--assignment", default=None, help="assignment name (default: the one the results name)")
+@click.option("-s", "--submissions", type=click.Path(file_okay=False), default=None,
+              help="the submissions folder that was graded: adds the similarity screen")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="processes for the similarity screen")
+@config_option
+def report(graded_dir: str, output: str, assignment: str | None, submissions: str | None, jobs: int,
+           config: str | None) -> None:
+    """Write the class report of GRADED_DIR (the -o folder of grade-batch): score distributions,
+    diagnoses, common errors, item analysis, each student's feedback, and with --submissions the
+    similarity screen."""
+    _instructor_tools()
+    from autograder.classreport import ReportError, assignment_of, build_report, load_class, write_report
+    from autograder.similarity import SimilarityError, screen_folder
+
+    course = _course(config)
+    try:
+        a = assignment_of(load_class(Path(graded_dir)), course, assignment)
+        sim = screen_folder(Path(submissions), a, jobs=jobs) if submissions else None
+        html = build_report(course, Path(graded_dir), a.name, similarity=sim)
+    except (ReportError, SimilarityError) as exc:
+        raise click.UsageError(str(exc)) from None
+    write_report(Path(output), html)
+    console.print(f"class report written to {output} ({len(html.encode()) / 1e6:.1f} MB)", markup=False)
+
+
+@main.command()
+@click.argument("submissions", type=click.Path(file_okay=False))
+@click.option("-a", "--assignment", default=None,
+              help="assignment name (default: the name of SUBMISSIONS, e.g. submissions/hw1)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="also write an HTML page with the matching code side by side")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="flag pairs from this score (default 0.4: see autograder/similarity.py)")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="pairs listed beyond the flagged")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="processes that tokenize")
+@config_option
+def similar(submissions: str, assignment: str | None, output: str | None, threshold: float | None, top: int,
+            jobs: int, config: str | None) -> None:
+    """Screen the submissions of SUBMISSIONS (one folder or .zip per student, as grade-batch
+    reads them) for pairs that share unusually much code, the released stub excluded.
+
+    A score is evidence for a human to review, never a verdict."""
+    _instructor_tools()
+    from autograder.formats import write_text_atomic
+    from autograder.similarity import THRESHOLD, SimilarityError, screen_folder, side_by_side_html
+
+    course = _course(config)
+    a = course.assignment(assignment or Path(submissions).resolve().name)
+    try:
+        result = screen_folder(Path(submissions), a, threshold=THRESHOLD if threshold is None else threshold,
+                               top=top, jobs=jobs)
+    except SimilarityError as exc:
+        raise click.UsageError(str(exc)) from None
+    for line in result.lines():
+        console.print(line, markup=False)
+    if output:
+        write_text_atomic(Path(output), side_by_side_html(result))
+        console.print(f"side-by-side page written to {output}", markup=False)
 
 
 @main.command()

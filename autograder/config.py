@@ -100,10 +100,13 @@ class Assignment(_Strict):
 
     @field_validator("files", "support_files")
     @classmethod
-    def _python_files(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def _python_files(cls, v: tuple[str, ...], info) -> tuple[str, ...]:
         for name in v:
+            # answers.yml: a quiz's answers, data that the trusted side reads (autograder/quiz.py)
+            if info.field_name == "files" and name == "answers.yml":
+                continue
             if "/" in name or "\\" in name or not name.endswith(".py") or name.startswith("test_"):
-                raise ValueError(f"'{name}': expected a module file name such as layers.py")
+                raise ValueError(f"'{name}': expected a module file name such as layers.py (or answers.yml)")
         return v
 
     @field_validator("parts")
@@ -148,7 +151,7 @@ class AssignmentConfig:
 
     @property
     def module_names(self) -> list[str]:
-        return [f[:-3] for f in self.files]
+        return [f[:-3] for f in self.files if f.endswith(".py")]
 
     @property
     def support_module_names(self) -> list[str]:

@@ -73,17 +73,23 @@ def grade(
     select: str | None = None,
     runner: str = "all",
     workdir: Path | None = None,
+    warm=None,
+    check_tree: bool = True,
 ) -> GradeResult:
     """Grade the submission at `source` (folder or .zip) and write results.json to `output`.
 
     runner: "cpu" grades the CPU parts and defers the GPU ones, "gpu" the reverse, "all"
     everything (GPU tests deferred when this machine has no CUDA device). workdir: where the
     temporary grading folder goes (default: the system's temporary folder); it is removed at
-    the end, also on Ctrl-C or SIGTERM. Raises runner.InfrastructureError when grading was cut
-    short twice by something outside the submission's control."""
+    the end, also on Ctrl-C or SIGTERM. warm: grade-batch's pool of warm pytest servers
+    (runner.run_tests), or None for a pytest of this grade's own. check_tree=False skips the
+    check of the course's files (grade-batch checks them once, before any grade). Raises
+    runner.InfrastructureError when grading was cut short twice by something outside the
+    submission's control."""
     with on_sigterm():  # SIGTERM ends the tests and the worker and removes `work`, as Ctrl-C does
         start = time.perf_counter()
-        course.check_tree([assignment.name])
+        if check_tree:
+            course.check_tree([assignment.name])
         try:
             uids.pool_range()  # a bad DEEPGRADE_UIDS is named now, not by every worker start
         except uids.UidPoolError as exc:
@@ -91,7 +97,8 @@ def grade(
         work = Path(tempfile.mkdtemp(prefix="deepgrade-", dir=workdir))
         try:
             sub = collect(source, assignment, work / "submission")
-            run = run_tests(assignment, work / "run", submission=sub.folder, select=select, runner=runner)
+            run = run_tests(assignment, work / "run", submission=sub.folder, select=select, runner=runner,
+                            warm=warm)
             protections = active_protections()
             card = score(assignment, run.outcomes, runner=runner)
             results = gradescope_results(

@@ -9,6 +9,7 @@ they were. Module objects keep working afterwards: their own imports were bound 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -114,6 +115,33 @@ def _trimmed_traceback(exc: BaseException, directory: Path) -> str:
     return "".join(lines).rstrip()
 
 
+_CODE: dict[Path, tuple[bytes, Any]] = {}  # path -> (source bytes, code object)
+
+COLD_ENV = "DEEPGRADE_COLD"
+
+
+def cold_start() -> bool:
+    """DEEPGRADE_COLD=1: grade the way deepgrade did before its start-up costs were cut (every
+    module compiled on every import, every pytest plugin loaded, a fresh pytest per
+    submission). For benchmarks (benchmarks/bench_batch.py) and to rule the speed-ups out
+    when chasing a problem; grades are the same either way."""
+    return os.environ.get(COLD_ENV, "") not in ("", "0")
+
+
+def _compiled(path: Path) -> Any:
+    """The code object of the module file at `path`, compiled as the import system does (a
+    SyntaxError is raised the same way). A fresh import per test costs one compile per
+    distinct source, not one per test: the file is read each time and the code reused while
+    its bytes are unchanged."""
+    source = path.read_bytes()
+    cached = _CODE.get(path)
+    if cached is None or cached[0] != source or cold_start():
+        if len(_CODE) >= 256:  # an audit loads hundreds of mutants, each once: keep memory flat
+            _CODE.clear()
+        cached = _CODE[path] = (source, compile(source, str(path), "exec", dont_inherit=True))
+    return cached[1]
+
+
 def load_modules(directory: Path, names: list[str]) -> LoadedModules:
     """Import the modules `names` (without .py) from `directory`, fresh.
 
@@ -137,7 +165,7 @@ def load_modules(directory: Path, names: list[str]) -> LoadedModules:
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             try:
-                spec.loader.exec_module(module)
+                exec(_compiled(path), module.__dict__)  # noqa: S102 - as exec_module does
             except BaseException as exc:  # noqa: BLE001 - any failure of student code is reported
                 sys.modules.pop(name, None)
                 result.errors[name] = (

@@ -134,9 +134,10 @@ _RUNS: dict[tuple[str, str], tuple[list[dict], dict[str, dict]]] = {}
 
 
 def _code_digest(folder: Path) -> str:
-    """A hash of the folder's Python files: a cached run is reused only while none changed."""
+    """A hash of the folder's Python files and quiz answers: a cached run is reused only while
+    none changed."""
     h = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
+    for path in sorted([*folder.glob("*.py"), *folder.glob("answers.yml")]):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 

@@ -103,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE_KEY] = state
     _CONFIG["config"] = config  # pytest_warning_recorded is not given the config
     config.addinivalue_line("markers", f"gpu: {GPU_SKIP_REASON}")
+    config.addinivalue_line("markers", "quiz: the concept-check questions of answers.yml (a part of each assignment)")
     if state.course is not None:
         for a in state.course.assignments.values():
             for part_name, part in a.parts.items():
@@ -201,6 +202,21 @@ def student(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
+def quiz_answers(request: pytest.FixtureRequest) -> dict:
+    """The student's answers.yml as {question id: answer}, read as data on this side (never
+    by student code): the submission's in grading, else the one beside the test (or above
+    hidden/). A missing or unreadable file fails the test, with the reason."""
+    from autograder.quiz import ANSWERS_NAME, AnswersError, read_answers
+
+    state = _state(request.config)
+    folder = Path(state.submission) if state.submission else _student_dir(Path(str(request.node.path)))
+    try:
+        return read_answers(folder / ANSWERS_NAME)
+    except AnswersError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
 def reference(request: pytest.FixtureRequest) -> ModuleNamespace:
     """The reference solution's modules, from solutions/ (never part of a student release)."""
     state = _state(request.config)
@@ -238,6 +254,20 @@ def _describe(item: pytest.Item) -> dict:
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
     state.emit({"event": "collected", "items": [_describe(i) for i in session.items]})
+
+
+def retarget(config: pytest.Config, submission: str, report: str, items: list[pytest.Item]) -> None:
+    """Point a session that collected with no submission at one (a child forked from a warm,
+    collected pytest, autograder/warm.py): grade `submission`, write outcomes to `report`,
+    and record the collected items there, as pytest_collection_finish does."""
+    config.option.deepgrade_submission = submission
+    config.option.deepgrade_report = report
+    state = _state(config)
+    state.submission = submission
+    if state.report is not None:
+        state.report.close()
+    state.report = open(report, "a", encoding="utf-8")  # noqa: SIM115 - closed at unconfigure
+    state.emit({"event": "collected", "items": [_describe(i) for i in items]})
 
 
 def _failure_message(call: pytest.CallInfo, state: _State) -> str:

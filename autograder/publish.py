@@ -44,7 +44,8 @@ import yaml
 
 from autograder.config import AssignmentConfig, Course, CourseConfig, _test_functions, natural_order
 from autograder.formats import write_bytes_atomic
-from autograder.release import ReleaseError, diff_release, make_stub
+from autograder.quiz import ANSWERS_NAME, QUIZ_NAME
+from autograder.release import ReleaseError, diff_release, make_stub, quiz_release
 from autograder.verify import IGNORED_DIRS, IGNORED_FILES, LeakCheck, LeakReport, pattern_matches
 
 MANIFEST = ".deepgrade-publish.json"
@@ -128,7 +129,10 @@ def released_files(assignment: AssignmentConfig) -> dict[str, bytes]:
     if not a.release_dir.is_dir():
         raise PublishError(f"assignments/{a.path} does not exist: run `deepgrade release {a.name}` first")
     expected: dict[str, bytes] = {}
+    quiz_files = quiz_release(a)  # the quiz's questions and checks, never its answers
     for rel in _tree(a.solution_dir):
+        if quiz_files and rel in (QUIZ_NAME, ANSWERS_NAME):
+            continue
         source = (a.solution_dir / rel).read_bytes()
         if rel.endswith(".py"):
             expected[rel] = make_stub(source.decode("utf-8"), f"solutions/{a.path}/{rel}").encode("utf-8")
@@ -137,6 +141,7 @@ def released_files(assignment: AssignmentConfig) -> dict[str, bytes]:
             expected[rel] = released.read_bytes() if released.is_file() else b""
         else:
             expected[rel] = source
+    expected.update(quiz_files)
     drift = diff_release(a, expected)
     if drift:
         shown = "; ".join(drift[:4]) + (f"; and {len(drift) - 4} more" if len(drift) > 4 else "")

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import quiz
 from autograder.config import AssignmentConfig
 
 BEGIN = "### BEGIN SOLUTION"
@@ -141,9 +142,16 @@ def _source_files(solution_dir: Path) -> list[Path]:
 
 
 def build_release(assignment: AssignmentConfig) -> dict[str, bytes]:
-    """relative path -> content of every file of the release of one assignment."""
+    """relative path -> content of every file of the release of one assignment.
+
+    A quiz (solutions/hwN/quiz.yml, with the reference answers.yml beside it) is never copied:
+    the release gets its questions with checks that do not give the answers away, a blank
+    answers.yml and the local check test_quiz.py (autograder.quiz.release_files)."""
     out: dict[str, bytes] = {}
+    quiz_files = quiz_release(assignment)
     for rel in _source_files(assignment.solution_dir):
+        if quiz_files and rel.as_posix() in (quiz.QUIZ_NAME, quiz.ANSWERS_NAME):
+            continue
         data = (assignment.solution_dir / rel).read_bytes()
         if rel.suffix == ".py":
             text = data.decode("utf-8")
@@ -151,7 +159,22 @@ def build_release(assignment: AssignmentConfig) -> dict[str, bytes]:
         elif rel.suffix == ".ipynb":
             data = release_notebook(data, str(Path("solutions") / assignment.path / rel))
         out[rel.as_posix()] = data
+    out.update(quiz_files)
     return out
+
+
+def quiz_release(assignment: AssignmentConfig) -> dict[str, bytes]:
+    """The released files of the assignment's quiz ({} when it has none). Raises ReleaseError
+    for a quiz.yml that is invalid or does not fit grading.yml."""
+    path = assignment.solution_dir / quiz.QUIZ_NAME
+    if not path.is_file():
+        return {}
+    try:
+        q = quiz.load_quiz(path)
+        quiz.check_parts(q, assignment, Path("solutions") / assignment.path / quiz.QUIZ_NAME)
+    except quiz.QuizError as exc:
+        raise ReleaseError(str(exc)) from None
+    return quiz.release_files(assignment.name, q)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

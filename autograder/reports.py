@@ -200,7 +200,9 @@ def print_table(scorecard: Scorecard, console: Console | None = None, failures: 
         for t in scorecard.tests:
             if t.status == "failed":
                 line = escape(f"{t.outcome.nodeid}: {_shorten(headline(t.outcome.message))}")
-                console.print(f"[red]FAILED[/red] {line}", highlight=False)
+                # A skipped test scores 0 but is no failure (a quiz question checked only when graded).
+                label = "[yellow]SKIPPED[/yellow]" if t.outcome.status == "skipped" else "[red]FAILED[/red]"
+                console.print(f"{label} {line}", highlight=False)
                 extra = hint(t.outcome.message)
                 if extra:
                     console.print(escape(f"    {_shorten(extra)}"), highlight=False)

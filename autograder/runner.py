@@ -19,9 +19,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from autograder.config import AssignmentConfig
+from autograder.loader import cold_start
+
+if TYPE_CHECKING:
+    from autograder.warm import WarmPool
 
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
@@ -65,23 +69,28 @@ class RunResult:
 
 def pytest_command(
     assignment: AssignmentConfig,
-    report: Path,
+    report: Path | None,
     submission: Path | None,
     ini: Path,
     select: str | None = None,
     tests: list[Path | str] | None = None,
     isolation: str = "worker",
     runner: str = "all",
+    plugins: list[str] | None = None,
 ) -> list[str]:
+    """The child pytest's command line. plugins: the plugin modules to name with -p, for a
+    child run with PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 (trusted_env); None when pytest loads
+    them itself."""
     files = [str(p) for p in (tests if tests is not None else assignment.test_files())]
     cmd = [
         sys.executable, "-m", "pytest", *files,
         "-c", str(ini), "--rootdir", str(assignment.root),
+        *[arg for module in plugins or [] for arg in ("-p", module)],
         "-p", "no:cacheprovider", "--import-mode=importlib",
         "-q", "--no-header", "-rN", "--tb=no", "-W", "ignore::DeprecationWarning",
         "--deepgrade-config", str(assignment.root / "grading.yml"),
         "--deepgrade-assignment", assignment.name,
-        "--deepgrade-report", str(report),
+        *(["--deepgrade-report", str(report)] if report is not None else []),
         "--deepgrade-runner", runner,
     ]
     if submission is not None:
@@ -146,6 +155,7 @@ def run_tests(
     env: dict[str, str] | None = None,
     isolation: str | None = None,
     runner: str = "all",
+    warm: WarmPool | None = None,
 ) -> RunResult:
     """Run the assignment's tests (visible and hidden) in a child pytest.
 
@@ -157,6 +167,9 @@ def run_tests(
     Tests lost to something outside the submission's control (a worker or the test process
     killed from outside) are graded once more in a fresh pytest and worker; lost again, the
     grade is given up: InfrastructureError.
+
+    warm: a pool of warm, collected pytest servers (autograder/warm.py, grade-batch): the
+    tests then run in a child forked from one, not in a new pytest; the outcomes are the same.
     """
     work.mkdir(parents=True, exist_ok=True)
     report = work / "outcomes.jsonl"
@@ -164,17 +177,30 @@ def run_tests(
     ini = work / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     isolation = isolation or os.environ.get("DEEPGRADE_ISOLATION", "worker")
+    child_env, plugins = trusted_env(os.environ if env is None else env)
     cmd = pytest_command(assignment, report, submission, ini, select=select, tests=tests, isolation=isolation,
-                         runner=runner)
+                         runner=runner, plugins=plugins)
     timeout = timeout if timeout is not None else assignment.timeouts.total
-    child_env = dict(os.environ if env is None else env)
-    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
     # Every temporary file of the run (the worker's scratch folder and mount point among them)
     # goes inside `work`, so that removing `work` removes them, even after a kill.
     (work / "tmp").mkdir(exist_ok=True)
     child_env["TMPDIR"] = str(work / "tmp")
     start = time.perf_counter()
-    returncode, timed_out, log = _run_pytest(cmd, work, child_env, timeout)
+    server = None
+    if warm is not None and submission is not None and tests is None and not cold_start():
+        from autograder.warm import Key, WarmError
+
+        server = warm.server(assignment, Key(assignment.name, select, runner, isolation), child_env, plugins)
+    if server is not None:
+        try:
+            returncode, timed_out, log = server.run(submission, work, report, work / "tmp", timeout)
+        except WarmError:  # no child was started: grade cold
+            report.unlink(missing_ok=True)
+            returncode, timed_out, log = _run_pytest(cmd, work, child_env, timeout)
+        finally:
+            warm.give_back(server)
+    else:
+        returncode, timed_out, log = _run_pytest(cmd, work, child_env, timeout)
     items, started, results = read_outcomes(report)
     if not items and not timed_out and not _killed_from_outside(returncode, timed_out):
         raise RunnerError(
@@ -191,7 +217,7 @@ def run_tests(
         retry_report.unlink(missing_ok=True)
         retry_tests = tests if whole else [f"{assignment.root}/{n}" for n in lost]
         retry_cmd = pytest_command(assignment, retry_report, submission, ini, select=select, tests=retry_tests,
-                                   isolation=isolation, runner=runner)
+                                   isolation=isolation, runner=runner, plugins=plugins)
         returncode, timed_out, log2 = _run_pytest(retry_cmd, work, child_env, timeout)
         log += "\n--- graded again: lost to something outside the submission ---\n" + log2
         items2, started2, results2 = read_outcomes(retry_report)
@@ -238,6 +264,46 @@ def run_tests(
             warnings=tuple((res or {}).get("warnings", ())),
         ))
     return RunResult(outcomes, returncode, timed_out, log, wall)
+
+
+def trusted_env(env: dict[str, str] | os._Environ) -> tuple[dict[str, str], list[str] | None]:
+    """The child pytest's environment, and the plugin modules it must be given with -p (None:
+    pytest loads its plugins itself). No bytecode is written next to the course's files.
+
+    The plugins are the installed ones, as pytest would load them, but named with -p under
+    PYTEST_DISABLE_PLUGIN_AUTOLOAD=1: pytest then assertion-rewrites only those modules, not
+    every module of every package that ships a plugin (deepgrade's whole engine among them),
+    which without a bytecode cache cost more than a second of CPU per grade. With
+    DEEPGRADE_COLD=1, or a plugin that is not a module, pytest loads them as before; when the
+    caller disabled autoloading itself, only deepgrade's plugin is named."""
+    out = dict(env)
+    out["PYTHONDONTWRITEBYTECODE"] = "1"
+    if "PYTEST_DISABLE_PLUGIN_AUTOLOAD" in out:
+        return out, ["autograder.plugin"]
+    modules = None if cold_start() else _plugin_modules()
+    if modules is not None:
+        out["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return out, modules
+
+
+_PLUGINS: list[list[str] | None] = []
+
+
+def _plugin_modules() -> list[str] | None:
+    """The modules of the installed pytest plugins (entry points pytest11), deepgrade's first;
+    None when one is not a plain module (pytest must then load them itself)."""
+    if not _PLUGINS:
+        from importlib.metadata import entry_points  # once per process
+
+        modules = ["autograder.plugin"]
+        for ep in entry_points(group="pytest11"):
+            if ":" in ep.value or not ep.value.replace(".", "").replace("_", "").isalnum():
+                modules = None
+                break
+            if ep.value not in modules:
+                modules.append(ep.value)
+        _PLUGINS.append(modules)
+    return _PLUGINS[0]
 
 
 def _killed_from_outside(returncode: int | None, timed_out: bool) -> bool:

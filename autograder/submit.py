@@ -27,6 +27,7 @@ from pathlib import Path
 
 from autograder.config import AssignmentConfig
 from autograder.formats import write_bytes_atomic
+from autograder.quiz import ANSWERS_NAME, blank_answers_warning
 from autograder.release import make_stub
 from autograder.submission import MANIFEST, SubmissionError
 
@@ -59,6 +60,8 @@ def stub_blocks_left(text: str) -> int:
 
 
 def _stub_warning(assignment: AssignmentConfig, name: str, text: str) -> str | None:
+    if name == ANSWERS_NAME:  # the quiz's answers: data, with blanks instead of stubs
+        return blank_answers_warning(text.encode("utf-8"))
     reference = assignment.solution_dir / name
     if reference.is_file():  # an instructor's checkout: the exact stub can be made
         try:

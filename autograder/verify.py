@@ -5,12 +5,15 @@
 3. Every test belongs to a part of grading.yml.
 4. Every graded test fails on the stub (the released modules).
 5. Nothing of the solution leaks: no solution line and no hidden test appears in the release.
+6. A quiz (solutions/hwN/quiz.yml) leaks no answer: no released file spells one, and no released
+   check can be inverted by a dictionary of the plausible answers (autograder.quiz).
 GPU tests cannot be verified without CUDA; they are listed as such, never counted as verified.
 
 `deepgrade verify --published DIR` checks a published student repository instead (LeakCheck):
 nothing in DIR, the engine wheel's files included, may hold a solution block or line, a hidden
 test (its file, its lines, its name or its input constants), a reference module or a fragment
-of one beyond the stub, a bug catalog, a quiz answer, notebook outputs, or a path into the
+of one beyond the stub, a bug catalog, a quiz answer (a notebook's written answer, or one of
+quiz.yml's answers in any file or as an invertible check), notebook outputs, or a path into the
 instructor's solutions/.
 """
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from autograder import quiz
 from autograder.config import AssignmentConfig, ConfigError, Course, CourseConfig, _test_functions
 from autograder.release import build_release, diff_release, find_blocks
 from autograder.runner import run_tests
@@ -146,6 +150,16 @@ def verify(assignment: AssignmentConfig) -> VerifyReport:
     report.problems += leaks
     if not leaks:
         report.ok.append("no solution line or hidden test in the release")
+    quiz_path = assignment.solution_dir / quiz.QUIZ_NAME
+    if quiz_path.is_file():
+        questions = quiz.load_quiz(quiz_path)  # valid: build_release above has checked it
+        quiz_leaks = quiz.find_quiz_leaks(assignment.name, questions, release, f"assignments/{assignment.path}")
+        report.problems += quiz_leaks
+        if not quiz_leaks:
+            checked = sum(not isinstance(i, str) for i in quiz.released_checks(release).values())
+            report.ok.append(f"quiz: no answer of its {len(questions.questions)} questions in the release, and "
+                             f"no check that a dictionary inverts ({checked} checked locally, the others "
+                             "only when graded)")
     return report
 
 
@@ -332,6 +346,8 @@ class LeakCheck:
         self.constants: dict[str, tuple[str, str]] = {}  # ',1,5,3,4,' -> (shown, where)
         self.hidden_tests: dict[str, list[tuple[str, str]]] = {}  # assignment -> (file, test)
         self._seen: dict[tuple[str, str], tuple[list[str], int, int]] = {}
+        self.quizzes: dict[str, quiz.Quiz] = {}  # assignment -> its quiz (with the answers)
+        self.quiz_errors: list[str] = []
         public: list[str] = []
         secret: list[tuple[str, str, str]] = []  # (line, kind, where)
         names: dict[str, str] = {}
@@ -384,6 +400,15 @@ class LeakCheck:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
+            if rel in (quiz.QUIZ_NAME, quiz.ANSWERS_NAME) and (a.solution_dir / quiz.QUIZ_NAME).is_file():
+                # The quiz's answers: never published as they are; scan() checks what is.
+                self.files[_sha(data)] = ("quiz with its answers", where)
+                if rel == quiz.QUIZ_NAME:
+                    try:
+                        self.quizzes[a.name] = quiz.load_quiz(path)
+                    except quiz.QuizError as exc:
+                        self.quiz_errors.append(str(exc))
+                continue
             if rel.startswith("hidden/"):
                 catalog = "bugs" in rel.split("/") or path.suffix in (".yml", ".yaml")
                 kind = "bug catalog" if catalog else "hidden test" if path.suffix == ".py" else "hidden file"
@@ -456,7 +481,20 @@ class LeakCheck:
             report.files += files
             report.members += members
         report.problems += self._check_config(folder)
+        report.problems += self._check_quizzes(folder)
         return report
+
+    def _check_quizzes(self, folder: Path) -> list[str]:
+        """No published file of an assignment holds one of its quiz answers in plain text, and
+        no published check of it can be inverted by a dictionary (autograder.quiz)."""
+        problems = list(self.quiz_errors)
+        for name, questions in self.quizzes.items():
+            released = folder / "assignments" / self.course.assignment(name).path
+            if not released.is_dir():
+                continue
+            files = {rel: data for rel, data in _published_files(released)}
+            problems += quiz.find_quiz_leaks(name, questions, files, released.relative_to(folder).as_posix())
+        return problems
 
     def _check(self, rel: str, data: bytes, report: LeakReport, depth: int = 0) -> list[str]:
         report.files += 1

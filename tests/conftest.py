@@ -15,6 +15,8 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: minutes, not seconds (fresh environments, downloads); CI runs them")
+    config.addinivalue_line(
+        "markers", "slurm: needs a running Slurm cluster (ci-templates/slurm/local-cluster.sh up); skipped without one")
 
 
 class FreshVenv:

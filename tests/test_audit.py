@@ -217,7 +217,7 @@ def test_cli_audit(toy, tmp_path):
 COURSE = load_config(Path(__file__).resolve().parent.parent / "grading.yml", check_tree=False)
 
 
-@pytest.mark.parametrize("name", ["hw1", "hw2", "hw3", "hw4", "hw5"])
+@pytest.mark.parametrize("name", ["hw1", "hw2", "hw3", "hw4", "hw5", "hw6"])
 def test_catalog_has_ten_bugs_and_eight_variants_that_apply(name):
     a = COURSE.assignment(name)
     catalog = load_catalog(a)
@@ -230,7 +230,7 @@ def test_catalog_has_ten_bugs_and_eight_variants_that_apply(name):
 # Mutants drawn per assignment: enough to notice a weak part, few enough for CI (a hw5 mutant
 # trains models, so it draws fewer). Every catalogued bug and variant is graded besides; the
 # full mutation scores come from `deepgrade audit hwN` (benchmarks/bench_audit.py).
-SAMPLE = {"hw1": 12, "hw2": 12, "hw3": 12, "hw4": 12, "hw5": 3}
+SAMPLE = {"hw1": 12, "hw2": 12, "hw3": 12, "hw4": 12, "hw5": 3, "hw6": 6}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE))

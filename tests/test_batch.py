@@ -159,9 +159,10 @@ def test_gradebook_has_each_part_and_the_total(graded, hw1):
     assert {r["status"] for r in rows} == {"graded"}
 
 
-def test_summary_and_histogram(graded):
+def test_summary_and_histogram(graded, hw1):
     summary = (graded / "summary.md").read_text()
-    assert "5 of 5 students graded" in summary and "| mean | 4.00 / 100 |" in summary
+    total = sum(part.points for part in hw1.parts.values())  # 112: the quiz's 12 points too
+    assert "5 of 5 students graded" in summary and f"| mean | 4.00 / {total:g} |" in summary
     assert "](histogram.png)" in summary
     assert (graded / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -425,3 +426,33 @@ def test_a_read_only_output_folder_is_an_error_before_grading(toy, tmp_path):
                               "-o", str(tmp_path / "no" / "out"), "--no-progress", "--config", str(course.path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_gather_only_names_the_students_of_a_cancelled_shard_and_grades_no_one(toy, tmp_path):
+    course, a, cls = toy
+    out = tmp_path / "out"
+    run_batch(course, a, cls, out, shard=(1, 3))
+    run_batch(course, a, cls, out, shard=(3, 3))  # shard 2/3 (ben) was cancelled
+    gather = [sys.executable, "-m", "autograder", "grade-batch", str(cls), "-a", "toy", "-o", str(out),
+              "--gather-only", "--no-progress", "--config", str(course.path)]
+    proc = subprocess.run(gather, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "toy: 2 of 3 students graded" in proc.stdout
+    assert "1 of 3 students have no grade" in proc.stderr and "  ben: pending" in proc.stderr
+    assert not (out / "ben" / "results.json").exists(), "the gather graded a student"
+    assert gradebook(out) == {**TOY_BOOK, "ben": ("", "pending")}
+    assert "Pending: ben" in (out / "summary.md").read_text()
+    # Resubmitting the cancelled shard completes the gradebook; a gather then finds no one missing.
+    assert run_batch(course, a, cls, out, shard=(2, 3)).graded == ["ben"]
+    assert gradebook(out) == TOY_BOOK
+    proc = subprocess.run(gather, capture_output=True, text=True)
+    assert proc.returncode == 0 and "toy: 3 of 3 students graded" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    assert gradebook(out) == TOY_BOOK
+
+
+def test_gather_only_takes_no_shard(toy, tmp_path):
+    course, _, cls = toy
+    res = CliRunner().invoke(main, ["grade-batch", str(cls), "-a", "toy", "-o", str(tmp_path / "out"),
+                                    "--gather-only", "--shard", "2/3", "--config", str(course.path)])
+    assert res.exit_code == 2 and "--gather-only grades no one" in res.output

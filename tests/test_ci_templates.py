@@ -65,7 +65,7 @@ def all_commands() -> list[tuple[str, list[str]]]:
 
 def test_the_templates_are_there():
     assert {p.name for p in WORKFLOWS} == {"student-autograde.yml", "instructor-batch.yml"}
-    assert {p.name for p in SCRIPTS} == {"grade-shards.sbatch", "gradebook.sbatch", "submit.sh"}
+    assert {p.name for p in SCRIPTS} == {"grade-shards.sbatch", "gradebook.sbatch", "submit.sh", "local-cluster.sh"}
 
 
 @pytest.mark.parametrize("source, args", all_commands(), ids=lambda v: " ".join(v) if isinstance(v, list) else v)
@@ -128,7 +128,13 @@ def test_batch_workflow_is_a_matrix_over_shards():
 def test_slurm_array_passes_its_task_as_the_shard():
     text = (TEMPLATES / "slurm" / "grade-shards.sbatch").read_text()
     assert re.search(r"^#SBATCH --array=1-\d+$", text, re.M)
-    assert '--shard "${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT}"' in text
+    # SHARDS first: a resubmitted task (--array=2) is an array of one.
+    assert '--shard "${SLURM_ARRAY_TASK_ID}/${SHARDS:-$SLURM_ARRAY_TASK_COUNT}"' in text
+
+
+def test_slurm_gradebook_gathers_and_grades_no_one():
+    (args,) = deepgrade_commands((TEMPLATES / "slurm" / "gradebook.sbatch").read_text())
+    assert args[0] == "grade-batch" and "--gather-only" in args
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -146,3 +152,12 @@ def test_actionlint(path, tmp_path):
 def test_shell_scripts_parse(path):
     proc = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck(path):
+    binary = shutil.which("shellcheck")
+    if binary is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    proc = subprocess.run([binary, "--shell=bash", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

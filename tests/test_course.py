@@ -7,7 +7,7 @@ import pytest
 
 from autograder.verify import verify
 
-ASSIGNMENTS = ["hw1", "hw2", "hw3", "hw4", "hw5"]
+ASSIGNMENTS = ["hw1", "hw2", "hw3", "hw4", "hw5", "hw6"]
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)

@@ -39,7 +39,7 @@ def test_export_writes_a_course(tmp_path):
     files = export_nbgrader(COURSE, ["hw1", "hw3"], tmp_path)
     assert "nbgrader_config.py" in files and "source/hw1/hw1.ipynb" in files
     config = (tmp_path / "nbgrader_config.py").read_text()
-    assert "'hw1': ['layers.py', 'fc_net.py', 'house_prices.py']" in config
+    assert "'hw1': ['layers.py', 'fc_net.py', 'house_prices.py', 'answers.yml']" in config
     # Students get stubs: the modules in source/ are the released ones, never the reference.
     a = COURSE.assignment("hw1")
     assert (tmp_path / "source/hw1/layers.py").read_bytes() == (a.release_dir / "layers.py").read_bytes()
@@ -79,6 +79,7 @@ def test_nbgrader_generates_and_autogrades_the_export(tmp_path):
         folder.mkdir(parents=True)
         shutil.copy(released, folder)
         shutil.copy(module, folder)
+        shutil.copy(module.parent / "answers.yml", folder)  # the reference's answers; the release's blanks
     run([sys.executable, "-m", "nbgrader", "autograde", "hw3"], course_dir, tmp_path)
 
     from nbgrader.api import Gradebook
@@ -136,6 +137,7 @@ def test_the_course_installs_its_grader_in_a_fresh_environment(tmp_path, fresh_v
     folder.mkdir(parents=True)
     shutil.copy(course_dir / "release/hw3/hw3.ipynb", folder)
     shutil.copy(COURSE.assignment("hw3").solution_dir / "optim.py", folder)
+    shutil.copy(COURSE.assignment("hw3").solution_dir / "answers.yml", folder)
     fresh_venv.run([*nbgrader, "autograde", "hw3"], course_dir, **scratch)
     fresh_venv.run([str(fresh_venv.python), "-c", (
         "from nbgrader.api import Gradebook\n"

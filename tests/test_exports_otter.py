@@ -73,7 +73,9 @@ def test_otter_run_gives_the_reference_full_marks_and_the_stub_zero(tmp_path):
     total = sum(p.points for p in a.parts.values())
     for label, module, expected in [("reference", a.solution_dir / "optim.py", total),
                                     ("stub", a.release_dir / "optim.py", 0.0)]:
-        submission = _zip(tmp_path / f"{label}.zip", {"hw3.ipynb": notebook, "optim.py": module})
+        # Each brings its answers.yml: the reference's answers, the release's blanks.
+        submission = _zip(tmp_path / f"{label}.zip", {"hw3.ipynb": notebook, "optim.py": module,
+                                                      "answers.yml": module.parent / "answers.yml"})
         results_dir = tmp_path / f"results-{label}"
         results_dir.mkdir()
         run([sys.executable, "-m", "otter", "run", "-a", str(out / "autograder.zip"),
@@ -147,7 +149,8 @@ def test_the_autograder_zip_installs_its_grader_in_a_fresh_environment(tmp_path,
     assert fresh_venv.folder in fresh_venv.imports_deepgrade_from(tmp_path).parents
 
     submission = _zip(tmp_path / "reference.zip", {"hw3.ipynb": a.release_dir / "hw3.ipynb",
-                                                   "optim.py": a.solution_dir / "optim.py"})
+                                                   "optim.py": a.solution_dir / "optim.py",
+                                                   "answers.yml": a.solution_dir / "answers.yml"})
     results_dir = tmp_path / "results"
     results_dir.mkdir()
     fresh_venv.run([str(fresh_venv.python), "-m", "otter", "run", "-a", str(out / "autograder.zip"),

@@ -93,12 +93,14 @@ def run_autograder(autograder_zip: Path, root: Path, files: dict[str, str]) -> d
 def test_run_autograder_gives_the_reference_full_marks(autograder_zip, hw1, tmp_path):
     results = run_autograder(autograder_zip, tmp_path, {f: (hw1.solution_dir / f).read_text() for f in hw1.files})
     jsonschema.validate(results, SCHEMA)
-    assert results["score"] == pytest.approx(100)
+    assert results["score"] == pytest.approx(sum(p.points for p in hw1.parts.values()))  # the quiz's 12 too
     assert results["tests"] and all(t["status"] == "passed" for t in results["tests"])
 
 
 def test_run_autograder_gives_the_stub_zero(autograder_zip, hw1, tmp_path):
-    stub = {f: make_stub((hw1.solution_dir / f).read_text(), f) for f in hw1.files}
+    # The release as students get it: stubbed modules and a blank answers.yml.
+    stub = {f: (hw1.release_dir / f).read_text() for f in hw1.files}
+    assert all(stub[f] == make_stub((hw1.solution_dir / f).read_text(), f) for f in hw1.files if f.endswith(".py"))
     results = run_autograder(autograder_zip, tmp_path, stub)
     jsonschema.validate(results, SCHEMA)
     assert results["score"] == 0
@@ -193,7 +195,8 @@ def test_setup_sh_installs_the_grader_in_a_fresh_environment(course, tmp_path):
 
     hw3 = course.assignment("hw3")
     (root / "submission").mkdir()
-    shutil.copyfile(hw3.solution_dir / "optim.py", root / "submission" / "optim.py")
+    for name in hw3.files:  # optim.py and the quiz's answers.yml
+        shutil.copyfile(hw3.solution_dir / name, root / "submission" / name)
     proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

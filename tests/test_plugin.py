@@ -30,7 +30,9 @@ def test_stub_tests_all_fail_with_not_implemented(root, tmp_path, where):
     for item in collected:
         res = results[item["nodeid"]]
         assert res["status"] == "failed" and res["when"] == "call", item["nodeid"]
-        assert "NotImplementedError" in res["message"], (item["nodeid"], res["message"])
+        # The concept checks' answers.yml is released blank: each question says so.
+        expected = "not answered yet" if item["part"] == "quiz" else "NotImplementedError"
+        assert expected in res["message"], (item["nodeid"], res["message"])
 
 
 def test_part_marker_selects_one_part(root, tmp_path):
@@ -44,12 +46,14 @@ def test_solutions_copied_over_stubs_pass(root, tmp_path):
     shutil.copytree(root / "assignments/hw1", course / "assignments/hw1")
     shutil.copytree(root / "solutions/hw1", course / "solutions/hw1")
     shutil.copyfile(root / "grading.yml", course / "grading.yml")
-    for module in (root / "solutions/hw1").glob("*.py"):
+    for module in [*(root / "solutions/hw1").glob("*.py"), root / "solutions/hw1/answers.yml"]:
         if not module.name.startswith("test_"):
             shutil.copyfile(module, course / "assignments/hw1" / module.name)
     proc, collected, results = run_pytest(["assignments/hw1"], course, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert collected and all(r["status"] == "passed" for r in results.values())
+    # Questions with too few plausible answers for a local check are skipped as answered.
+    assert collected and all(r["status"] == "passed" or (r["status"] == "skipped" and "is answered" in r["message"])
+                             for r in results.values())
 
 
 @pytest.fixture

@@ -61,8 +61,9 @@ def test_untouched_stubs_are_warned_about(student_course, tmp_path):
     out = tmp_path / "hw1.zip"
     res = submit(student_course, "-o", str(out))
     assert res.exit_code == 0
-    for f in student_course.assignment("hw1").files:
-        assert f"{f} is identical to the stub" in res.output
+    for f in student_course.assignment("hw1").module_names:
+        assert f"{f}.py is identical to the stub" in res.output
+    assert "answers.yml: 6 question(s) still blank" in res.output  # the quiz, released blank
     assert out.exists()
 
 

@@ -54,7 +54,8 @@ tests/redteam/test_archives.py), kernel exploits, and timing side channels.
 Modules: process (start, stop, probe what this machine allows), namespaces (the private root
 and its mounts), limits (rlimits; which deaths are the worker's own), uids (the uid pool),
 protocol (the wire format), worker (the code that runs in the worker, loaded as source text),
-connection (the grading side: a worker's pipes, deadlines and the pool).
+connection (the grading side: a worker's pipes, deadlines and the pool), cuda (the NVIDIA device
+nodes and driver libraries a GPU worker's private root must reach; deepgrade doctor reads it too).
 """
 from autograder.sandbox.namespaces import package_paths
 from autograder.sandbox.process import (

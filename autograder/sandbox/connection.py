@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from autograder.config import AssignmentConfig
-from autograder.loader import StudentCodeError
+from autograder.loader import StudentCodeError, cold_start
 from autograder.sandbox import process, uids
 from autograder.sandbox import protocol as P
 from autograder.sandbox.limits import SELF_INFLICTED
@@ -82,7 +82,8 @@ class Connection:
         reply = self.request(
             {"op": "init", "dir": str(self.started.scratch), "modules": assignment.module_names
              + assignment.support_module_names, "forbidden": list(assignment.forbidden_imports),
-             "output_limit": limit, "reply_limit": reply_limit, "value_limit": P.HEADER_LIMIT},
+             "output_limit": limit, "reply_limit": reply_limit, "value_limit": P.HEADER_LIMIT,
+             "cache_code": not cold_start()},
             timeout=assignment.timeouts.startup, what="starting the worker",
         )[0]
         if reply.get("ok") is not True:

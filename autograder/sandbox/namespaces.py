@@ -5,7 +5,8 @@ and exec (the preexec of the worker's Popen): they must not import, and raise OS
 step the OS refuses, which the caller records as a protection not applied.
 
 - root_plan() / enter_private_root(): a new root on a tmpfs holding only the system's
-  programs and libraries (SYSTEM_PATHS, /dev), the interpreter and its packages (all
+  programs and libraries (SYSTEM_PATHS, /dev with any /dev/nvidia* nodes, and the GPU
+  driver's libraries where they lie elsewhere: cuda.py), the interpreter and its packages (all
   read-only), the worker's scratch folder (writable), fresh empty /tmp and /dev/shm, a /proc of
   the worker's own PID namespace, and empty read-only covers over package data that grading.yml
   hides (hidden_package_data). Then chroot into it.
@@ -21,6 +22,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograder.sandbox.cuda import machine_library_dirs
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
@@ -124,18 +127,39 @@ class RootPlan:
     host_proc: bool = False  # without a PID namespace of its own: bind the machine's /proc
 
 
+def private_root_mounts(host: Path, interpreter: list[Path],
+                        extra: list[Path]) -> tuple[list[Path], dict[Path, str]]:
+    """What a private root binds read-only, computed for the machine whose root folder is
+    `host` (/, or a fake tree in a test); paths are as the worker sees them (from /).
+
+    - SYSTEM_PATHS and /dev (with every /dev/nvidia* node in it) that are folders under `host`;
+      those that are top-level symlinks there (/lib -> usr/lib) come back in `links` instead;
+    - then `interpreter` (interpreter_paths()) and `extra` folders (the GPU driver's libraries,
+      cuda.machine_library_dirs()) that exist and that no system path already holds.
+    Returns (ro, links): the folders to bind, system paths first; symlink path -> target.
+    """
+    ro, links = [], {}
+    for name in SYSTEM_PATHS + ("/dev",):
+        p = host / name.lstrip("/")
+        if p.is_symlink():
+            links[Path(name)] = os.readlink(p)
+        elif p.is_dir():
+            ro.append(Path(name))
+    ro = _topmost(ro)
+    # A folder reached through a top-level link (/lib64/...) is already there through its
+    # target; cuda.library_dirs() lists the resolved folder as well.
+    rest = [p for p in extra if Path(*p.parts[:2]) not in links and (host / p.relative_to("/")).is_dir()]
+    return ro + [p for p in _topmost([*interpreter, *rest]) if not _inside(p, ro)], links
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    return any(q == path or q in path.parents for q in folders)
+
+
 def root_plan(root: Path, scratch: Path, cover: list[Path], with_proc: bool) -> RootPlan:
     """with_proc: bind the machine's /proc read-only when the worker gets no PID namespace
     (and so no /proc of its own)."""
-    ro, links = [], {}
-    for name in SYSTEM_PATHS + ("/dev",):
-        p = Path(name)
-        if p.is_symlink():
-            links[p] = os.readlink(p)
-        elif p.is_dir():
-            ro.append(p)
-    interp = interpreter_paths(resolve=False)
-    ro = _topmost(ro) + [p for p in _topmost(interp) if not any(q == p or q in p.parents for q in ro)]
+    ro, links = private_root_mounts(Path("/"), interpreter_paths(resolve=False), list(machine_library_dirs()))
     fresh = [Path(p) for p in FRESH_TMPFS if Path(p).is_dir()]
     return RootPlan(root, ro, [scratch], links, fresh, [c for c in cover if c.is_dir()], scratch,
                     {p: _mount_flags(p) for p in ro + [Path("/proc")]}, with_proc)

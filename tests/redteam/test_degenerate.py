@@ -1,4 +1,4 @@
-"""Degenerate submissions of hw1-hw4: wrong but self-consistent code must earn nothing.
+"""Degenerate submissions of hw1-hw4 and hw6: wrong but self-consistent code must earn nothing.
 
 A test can pass for code that is wrong in a way the test cannot see: a gradient check compares
 the student's backward with numerical gradients of the student's own forward, so a forward
@@ -14,8 +14,8 @@ rebinds every public function (and class) the module defines to a degenerate wra
   shape and dtype. Caches of forward passes and optimizer configs pass through untouched, so
   that later calls (backward, the next step) still run; their own results are zeros anyway.
   The reference's exceptions pass through too (conv_output_size still rejects bad
-  geometries). A class's instances start with all-zero parameters, and its methods return
-  zeros.
+  geometries). A class's instances start with all-zero parameters and arrays, and its methods
+  return zeros.
 - do_nothing (hw3): every update rule returns (a copy of w, config with the defaults filled
   in and the state left at its start); clipping returns copies of the gradients and a norm of
   0.0; schedules return lr0 at every epoch. (A clip that computes the true norm but never
@@ -132,9 +132,13 @@ def _dg_class(cls):
     class Degenerate(cls):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            # No seeded initialization survives either: every parameter array is zero.
+            # No seeded initialization survives either: every parameter array is zero, and
+            # so is every array an instance holds (hw6's Tensor keeps its values in .data).
             if isinstance(getattr(self, "params", None), dict):
                 self.params = _dg_zero(self.params)
+            for _dg_key, _dg_value in list(vars(self).items()):
+                if isinstance(_dg_value, _dg_np.ndarray):
+                    setattr(self, _dg_key, _dg_zero(_dg_value))
 
     for name, member in list(vars(cls).items()):
         if _dg_inspect.isfunction(member) and not name.startswith("_"):
@@ -217,10 +221,14 @@ def degenerate_code(kind: str) -> str:
 
 
 def make_degenerate(course, name: str, kind: str, dest: Path) -> Path:
-    """The reference files of assignment `name`, each with the `kind` wrapper appended."""
+    """The reference modules of assignment `name`, each with the `kind` wrapper appended, and
+    the quiz's answers.yml as released: blank."""
     assignment = course.assignment(name)
     dest.mkdir(parents=True)
     for fname in assignment.files:
+        if not fname.endswith(".py"):
+            (dest / fname).write_bytes((assignment.release_dir / fname).read_bytes())
+            continue
         text = (assignment.solution_dir / fname).read_text(encoding="utf-8")
         (dest / fname).write_text(text + "\n\n" + degenerate_code(kind), encoding="utf-8")
     return dest
@@ -294,6 +302,7 @@ CASES = [
     ("hw3", "do_nothing"),
     ("hw1", "zero_inputs"), ("hw2", "zero_inputs"), ("hw3", "zero_inputs"), ("hw4", "zero_inputs"),
     ("hw1", "raises"), ("hw2", "raises"), ("hw3", "raises"), ("hw4", "raises"),
+    ("hw6", "zeros"), ("hw6", "raises"),
 ]
 
 
@@ -302,14 +311,17 @@ def test_degenerate_submission_scores_zero(course, tmp_path, name, kind):
     sub = make_degenerate(course, name, kind, tmp_path / "submission")
     result = grade(course, course.assignment(name), sub, tmp_path / "results.json")
     card = result.scorecard
-    assert card.max_score == 100 and len(card.tests) > 50, f"{name}: not everything was graded"
+    total = sum(part.points for part in course.assignment(name).parts.values())
+    assert card.max_score == total and len(card.tests) > 50, f"{name}: not everything was graded"
     assert card.score == 0, (
         f"{name} {kind}: a degenerate submission scored {card.score} of {card.max_score}; "
         "these tests passed:\n" + "\n".join(passed_tests(result))
     )
     for test in card.tests:
         message = test.outcome.message.strip()
-        if kind == "raises":
+        if test.part == "quiz":  # the blank answers.yml: each question says it was not answered
+            ok = "not answered" in message
+        elif kind == "raises":
             ok = "always ValueError" in message
         else:
             ok = bool(VERDICT.match(message))

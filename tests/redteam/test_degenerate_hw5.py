@@ -218,10 +218,13 @@ CASES = ["zeros", "liar", "raises"]
 
 def make_degenerate(course, kind: str, dest: Path) -> Path:
     """The reference mlp.py with the `kind` replacements appended (built at test time, so that
-    it follows the reference as it changes)."""
+    it follows the reference as it changes), and the quiz's answers.yml as released: blank."""
     assignment = course.assignment("hw5")
     dest.mkdir(parents=True)
     for fname in assignment.files:
+        if not fname.endswith(".py"):
+            (dest / fname).write_bytes((assignment.release_dir / fname).read_bytes())
+            continue
         text = (assignment.solution_dir / fname).read_text(encoding="utf-8")
         (dest / fname).write_text(text + "\n\n" + PRELUDE + KINDS[kind], encoding="utf-8")
     return dest
@@ -301,7 +304,8 @@ def test_degenerate_hw5_scores_zero(course, tmp_path, kind):
     card = result.scorecard
     graded = [t for t in card.tests if t.status != "deferred"]
     # 39 tests of the CPU parts at present: fewer means that some were not collected.
-    assert card.max_score == 100 and len(graded) >= 39, "hw5: not everything was graded"
+    total = sum(part.points for part in course.assignment("hw5").parts.values())  # the quiz's 12 too
+    assert card.max_score == total and len(graded) >= 39, "hw5: not everything was graded"
     # Only the GPU parts may be left to a GPU runner (on this machine they are).
     assert all(t.part in ("mlp_full_mnist", "mlp_gpu") for t in card.tests if t.status == "deferred")
     assert card.score == 0, (
@@ -310,5 +314,8 @@ def test_degenerate_hw5_scores_zero(course, tmp_path, kind):
     )
     for test in graded:
         message = test.outcome.message.strip()
-        ok = "always ValueError" in message if kind == "raises" else bool(VERDICT.match(message))
+        if test.part == "quiz":  # the blank answers.yml: each question says it was not answered
+            ok = "not answered" in message
+        else:
+            ok = "always ValueError" in message if kind == "raises" else bool(VERDICT.match(message))
         assert ok, f"hw5 {kind}: {test.outcome.name} failed for another reason:\n{message[:600]}"

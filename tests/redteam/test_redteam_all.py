@@ -1,4 +1,4 @@
-"""Hostile submissions against hw2-hw5: none may gain credit, the grader never falls over.
+"""Hostile submissions against hw2-hw6: none may gain credit, the grader never falls over.
 
 The hw1 suite (test_redteam_hw1.py) shows the attacks on one assignment; the same attacks
 must fail on every other one, whose tests, modules and (for hw5) framework differ. For each
@@ -54,6 +54,7 @@ TARGETS = {
     "hw4": Target("hw4", "rnn_layers.py", "word_embedding_backward", "dout, cache", "dout, cache",
                   "word_embedding"),
     "hw5": Target("hw5", "mlp.py", "count_parameters", "model", "model", "mlp_arch"),
+    "hw6": Target("hw6", "engine.py", "transpose_backward", "dout, cache", "dout, cache", "matmul_reductions"),
 }
 
 # numpy assignments: limits as small as the hw1 suite's, so that a loop or a crash costs
@@ -315,7 +316,13 @@ NUMPY_CASES = ["patch_numpy", "patch_builtins", "read_solutions_by_walking", "im
 # a timeout costs a worker restart or a 30 s call per test: its cases are the ones torch
 # changes (patches, the Liar against a tensor world, stealing the reference, shadowing).
 TORCH_CASES = ["patch_numpy_builtins_torch", "eq_always_true", "steal_solutions", "conftest_and_numpy_shadow"]
-CASES = [(hw, c) for hw in ("hw2", "hw3", "hw4") for c in NUMPY_CASES] + [("hw5", c) for c in TORCH_CASES]
+# hw6 is numpy in the worker, like hw2-hw4, but its hidden tests import torch and hypothesis on
+# the trusted side, so each grade takes longer: the attacks that its support files (graphs.py
+# builds student Tensors in the worker) and its many small calls could change.
+HW6_CASES = ["patch_numpy", "read_solutions_by_walking", "import_solutions_package", "eq_always_true",
+             "conftest_and_numpy_shadow"]
+CASES = ([(hw, c) for hw in ("hw2", "hw3", "hw4") for c in NUMPY_CASES] + [("hw5", c) for c in TORCH_CASES]
+         + [("hw6", c) for c in HW6_CASES])
 
 
 def assert_no_gain(g: Graded, base: Graded, extra: dict[str, str]) -> None:
