@@ -199,9 +199,12 @@ def processes_mentioning(text: str) -> list[int]:
 def grade_in_background(config: Path, tmp: Path) -> subprocess.Popen:
     sub = config.parent / "solutions" / "sleepy"
     env = {**os.environ, "TMPDIR": str(tmp)}
+    # As from a terminal: SIGINT at its default. A shell's background job (CI started with `&`)
+    # ignores SIGINT, every child inherits that, and Python then leaves Ctrl-C ignored.
     return subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(sub), "-a", "sleepy",
                              "--config", str(config)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_worker(tmp: Path, timeout: float = 60) -> None:
